@@ -29,10 +29,14 @@ let package = Package(
         .target(name: "BourseTransport", dependencies: ["CNNG", .product(name: "Logging", package: "swift-log")]),
         .target(name: "BourseModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "BourseLP", dependencies: ["CGLPK"]),
+        .target(name: "BourseWorkload", dependencies: ["BourseModel"]),
+        .target(name: "BoursePolicy", dependencies: ["BourseModel", "BourseWorkload", "BourseLP"]),
+        .target(name: "BourseSimulator", dependencies: ["BourseModel", "BourseWorkload", "BoursePolicy"]),
         .executableTarget(
             name: "BourseCLI",
             dependencies: [
-                "BourseWire", "BourseTransport", "BourseModel", "BourseLP",
+                "BourseWire", "BourseTransport", "BourseModel", "BourseLP", "BourseWorkload",
+                "BoursePolicy", "BourseSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -42,6 +46,9 @@ let package = Package(
         .testTarget(name: "BourseTransportTests", dependencies: ["BourseTransport", "BourseWire"]),
         .testTarget(name: "BourseModelTests", dependencies: ["BourseModel"]),
         .testTarget(name: "BourseLPTests", dependencies: ["BourseLP"]),
+        .testTarget(name: "BourseWorkloadTests", dependencies: ["BourseWorkload"]),
+        .testTarget(name: "BoursePolicyTests", dependencies: ["BoursePolicy", "BourseLP"]),
+        .testTarget(name: "BourseSimulatorTests", dependencies: ["BourseSimulator"]),
         .testTarget(name: "BourseCLITests", dependencies: ["BourseModel"]),
     ],
     swiftLanguageModes: [.v6]

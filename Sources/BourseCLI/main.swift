@@ -1,1 +1,4 @@
-print("bourse")
+import ArgumentParser
+
+// Entry point; the command tree lives in Bourse.swift.
+await Bourse.main()
