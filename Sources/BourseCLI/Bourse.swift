@@ -1,6 +1,7 @@
 import ArgumentParser
 
 /// `bourse`: the one binary for users, operators and researchers.
+@main
 struct Bourse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bourse",
