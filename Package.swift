@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "Bourse",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bourse", targets: ["BourseCLI"]),
     ],
