@@ -47,6 +47,27 @@ public struct JobTypeInfo: Sendable, Hashable {
     }
 }
 
+extension JobTypeInfo {
+    /// Every model of `table` with its throughputs on `referenceGPU` (Gavel: "v100"), at the scale
+    /// factors where that throughput is positive; models without any are left out. `source` names
+    /// the table in errors.
+    public static func all(
+        in table: ThroughputTable, referenceGPU: String = "v100", source: String = "<throughputs>"
+    ) throws(ThroughputTableError) -> [JobTypeInfo] {
+        guard table.gpuTypes.contains(referenceGPU) else {
+            throw ThroughputTableError(
+                source: source,
+                message: "the table has no '\(referenceGPU)' worker type, the reference GPU for job durations "
+                    + "(it has: \(table.gpuTypes.joined(separator: ", ")))")
+        }
+        var rates: [String: [Int: Double]] = [:]
+        for (key, rate) in table.entries[referenceGPU, default: [:]] where rate > 0 && rate.isFinite {
+            rates[key.model, default: [:]][key.scaleFactor] = rate
+        }
+        return rates.keys.sorted().map { JobTypeInfo(model: $0, referenceStepsPerSecond: rates[$0]!) }
+    }
+}
+
 /// Launch fields of Gavel's job table (`scheduler/job_table.py`) by model family, as they appear
 /// in Gavel's traces. Only the simulator-irrelevant columns of the trace come from here.
 public enum GavelJobCommands {
@@ -392,7 +413,8 @@ public struct TraceSummary: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let mix = scaleCounts.keys.sorted().map { s in
             let n = scaleCounts[s]!
-            return "\(s): \(n) (\(Int((100 * Double(n) / Double(max(jobs, 1))).rounded()))%)"
+            let percent = Int((100 * Double(n) / Double(max(jobs, 1))).rounded())
+            return "\(s): \(n) (\(percent == 0 ? "<1" : String(percent))%)"
         }.joined(separator: ", ")
         let span = lastArrival - firstArrival
         let arrivals =

@@ -27,15 +27,11 @@ final class TraceGeneratorTests: XCTestCase {
         return Double(job.totalSteps) / type.referenceStepsPerSecond[job.scaleFactor]!
     }
 
-    /// Gavel's 10 tab-separated fields, enough to compare traces as text.
-    private func text(_ jobs: [TraceJob]) -> String {
-        jobs.map {
-            [
-                $0.jobType, $0.command, $0.workingDirectory, $0.numStepsArg, $0.needsDataDir ? "1" : "0", "\($0.totalSteps)",
-                "\($0.scaleFactor)", "\($0.priorityWeight)", "\($0.slo)", "\($0.arrivalTime)",
-            ].joined(separator: "\t")
-        }.joined(separator: "\n")
-    }
+    private func text(_ jobs: [TraceJob]) -> String { GavelTrace.format(jobs: jobs) }
+
+    /// The repository's data directory (shipped throughput table and Gavel's dev traces).
+    private let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("data")
 
     // MARK: - SeededRandom
 
@@ -250,5 +246,44 @@ final class TraceGeneratorTests: XCTestCase {
         let three = try TraceGenerator.fromPhilly(odd, window: PhillyWindow(start: 100, seconds: 1), jobTypes: types, seed: 0)
         XCTAssertEqual(three.jobs.map(\.scaleFactor), [2])
         XCTAssertThrowsError(try TraceGenerator.fromPhilly(odd, window: PhillyWindow(start: 100, seconds: 0), jobTypes: types, seed: 0))
+    }
+
+    // MARK: - With the shipped table and Gavel's format
+
+    func testShippedTableTracesRoundTripThroughGavelFormat() throws {
+        let table = try ThroughputTable.load(path: dataDirectory.appendingPathComponent("gavel-throughputs.json").path)
+        let all = try JobTypeInfo.all(in: table)
+        XCTAssertEqual(all.count, 26)
+        XCTAssertEqual(all.filter(\.isDataParallel).count, 19)  // ResNet-18/50, Transformer, LM
+        let resnet50 = try XCTUnwrap(all.first { $0.model == "ResNet-50 (batch size 64)" })
+        XCTAssertEqual(resnet50.referenceStepsPerSecond[8] ?? 0, 17.303172756892167, accuracy: 1e-9)
+        XCTAssertThrowsError(try JobTypeInfo.all(in: table, referenceGPU: "h100")) {
+            XCTAssertTrue("\($0)".contains("'h100'"), "\($0)")
+        }
+
+        let synthetic = try TraceGenerator.synthetic(
+            SyntheticTraceSpec(jobs: 300, arrivals: .poisson(meanInterArrival: 500), seed: 0), jobTypes: all)
+        XCTAssertEqual(try GavelTrace.parse(text: GavelTrace.format(jobs: synthetic), table: table), synthetic)
+
+        let trace = try PhillyTrace(parsing: phillyFixtureCSV)
+        let philly = try TraceGenerator.fromPhilly(
+            trace, window: PhillyWindow(start: trace.earliestSubmitTime!, seconds: 60 * 86_400), jobTypes: all, seed: 0)
+        XCTAssertEqual(try GavelTrace.parse(text: GavelTrace.format(jobs: philly.jobs), table: table), philly.jobs)
+    }
+
+    func testLaunchFieldsMatchGavelDevTraces() throws {
+        var checked = Set<String>()
+        for name in ["dev-80-multi", "dev-80-single", "dev-300-multi", "dev-120-static"] {
+            let jobs = try GavelTrace.load(path: dataDirectory.appendingPathComponent("traces/\(name).trace").path)
+            for job in jobs {
+                let info = JobTypeInfo(model: job.jobType, referenceStepsPerSecond: [1: 1])
+                XCTAssertEqual(info.command, job.command, job.jobType)
+                XCTAssertEqual(info.workingDirectory, job.workingDirectory, job.jobType)
+                XCTAssertEqual(info.numStepsArg, job.numStepsArg, job.jobType)
+                XCTAssertEqual(info.needsDataDir, job.needsDataDir, job.jobType)
+                checked.insert(job.jobType)
+            }
+        }
+        XCTAssertEqual(checked.count, 26)
     }
 }
