@@ -188,11 +188,11 @@ extension TraceCommand {
             if let start, PhillyTrace.parseTimestamp(start) == nil {
                 throw ValidationError("--start: expected a UTC time \"YYYY-MM-DD HH:MM:SS\", got \"\(start)\".")
             }
-            if let offsetHours, !(offsetHours >= 0 && offsetHours.isFinite) {
-                throw ValidationError("--offset-hours must be a number >= 0, got \(offsetHours).")
+            if let offsetHours, !(offsetHours >= 0 && offsetHours <= 1_000_000) {
+                throw ValidationError("--offset-hours must be between 0 and 1000000, got \(offsetHours).")
             }
-            guard hours > 0 && hours.isFinite else {
-                throw ValidationError("--hours must be a positive number, got \(hours).")
+            guard hours > 0 && hours <= 1_000_000 else {
+                throw ValidationError("--hours must be a positive number of hours (at most 1000000), got \(hours).")
             }
             if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, got \(maxJobs).") }
         }
