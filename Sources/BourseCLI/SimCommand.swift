@@ -1,9 +1,317 @@
 import ArgumentParser
+import BourseLP
+import BourseModel
+import BoursePolicy
+import BourseSimulator
+import BourseWorkload
+import Foundation
 
-struct Sim: PlannedCommand {
-    static let plannedName = "sim"
-    static let plannedIssue = 3
+/// `bourse sim`: replay a trace in the simulator under one or several policies.
+struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sim", abstract: "Replay a trace in the simulator under a scheduling policy (not built yet: issue #3)")
-    @Argument(parsing: .captureForPassthrough, help: .hidden) var rest: [String] = []
+        commandName: "sim",
+        abstract: "Replay a trace in the simulator under a scheduling policy.",
+        discussion: """
+            Runs a trace (Gavel's 10-field format) on a cluster config with Gavel's round-based \
+            mechanism on a virtual clock, and reports job completion times (JCT), makespan, \
+            utilisation, finish-time fairness (FTF), latency ratio (LR), fragmentation and restarts.
+
+            Policies:
+            \(PolicyCatalog.entries.map { "  \($0.name.padding(toLength: 15, withPad: " ", startingAt: 0))\($0.summary) (Gavel: \($0.gavelName))" }.joined(separator: "\n"))
+
+            Examples:
+              bourse sim --trace data/traces/dev-80-multi.trace --cluster cluster-configs/gavel-4-4-4.yaml --policy gavel-las
+              bourse sim --trace data/traces/dev-300-multi.trace --cluster cluster-configs/gavel-12-12-12.yaml \\
+                         --compare fifo,gavel-las,gavel-ftf --json runs.json
+
+            Multi-GPU jobs whose GPUs sit on different servers run at the table's *_unconsolidated \
+            speed (always so with one GPU per server); --throughput-mode consolidated ignores \
+            placement as Gavel's own simulator does. The same inputs always give byte-identical \
+            --json output. See docs/simulator.md for the metric definitions and Gavel fidelity.
+            """)
+
+    @Option(help: ArgumentHelp("Trace file in Gavel's format (see data/README.md).", valueName: "file"))
+    var trace: String
+
+    @Option(help: ArgumentHelp("Cluster config (YAML), e.g. cluster-configs/gavel-4-4-4.yaml.", valueName: "file"))
+    var cluster: String
+
+    @Option(help: ArgumentHelp("Scheduling policy (see the list above).", valueName: "name"))
+    var policy: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run several policies on the same input and print them side by side, e.g. fifo,gavel-las,gavel-ftf.",
+            valueName: "p1,p2,..."))
+    var compare: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Throughput table in Gavel's JSON format (default: the shipped data/gavel-throughputs.json).",
+            valueName: "file"))
+    var throughputs: String?
+
+    @Option(help: ArgumentHelp("Round length in seconds.", valueName: "seconds"))
+    var round: Double = 360
+
+    @Option(help: ArgumentHelp("Seed, recorded in the output (the Gavel baselines are deterministic).", valueName: "n"))
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("Write the metrics as JSON to this file ('-' for standard output).", valueName: "file"))
+    var json: String?
+
+    @Option(name: .customLong("jobs-csv"), help: ArgumentHelp("Write one CSV line per job to this file.", valueName: "file"))
+    var jobsCSV: String?
+
+    @Option(
+        name: .customLong("restart-seconds"),
+        help: ArgumentHelp(
+            "Checkpoint-restart delay charged when a job starts or moves to other GPUs (0 as in Gavel).",
+            valueName: "seconds"))
+    var restartSeconds: Double = 0
+
+    @Option(
+        name: .customLong("throughput-mode"),
+        help: ArgumentHelp("placement (unconsolidated when spread over servers) or consolidated.", valueName: "mode"))
+    var throughputMode: String = ThroughputMode.placement.rawValue
+
+    @Option(
+        name: .customLong("lp"), help: ArgumentHelp("LP method of the policies: interior (like Gavel's ECOS) or simplex."))
+    var lpMethod: String = "interior"
+
+    @Option(
+        name: .customLong("reset-interval"),
+        help: ArgumentHelp(
+            "Minimum seconds between allocation recomputations (Gavel's default 1920).", valueName: "seconds"))
+    var resetInterval: Double = 1920
+
+    @Flag(help: "Never draw a progress bar.")
+    var quiet = false
+
+    func validate() throws {
+        if policy == nil && compare == nil { throw ValidationError("give --policy NAME or --compare p1,p2,...") }
+        if policy != nil && compare != nil { throw ValidationError("give either --policy or --compare, not both") }
+        guard round > 0 else { throw ValidationError("--round must be > 0") }
+        guard restartSeconds >= 0, restartSeconds < round else {
+            throw ValidationError("--restart-seconds must be >= 0 and shorter than --round")
+        }
+        guard ThroughputMode(rawValue: throughputMode) != nil else {
+            throw ValidationError("--throughput-mode must be placement or consolidated")
+        }
+        guard ["interior", "simplex"].contains(lpMethod) else { throw ValidationError("--lp must be interior or simplex") }
+        for name in policies where !PolicyCatalog.names.contains(name) {
+            throw ValidationError(
+                "unknown policy '\(name)'; known policies: \(PolicyCatalog.names.joined(separator: ", "))")
+        }
+    }
+
+    private var policies: [String] {
+        if let compare {
+            return compare.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        return policy.map { [$0] } ?? []
+    }
+
+    func run() throws {
+        let tablePath = try throughputs ?? SimFiles.defaultTablePath()
+        let table = try SimFiles.report { try ThroughputTable.load(path: tablePath) }
+        let clusterConfig: ClusterConfig
+        do {
+            clusterConfig = try ClusterConfig.load(path: cluster)
+        } catch {
+            throw SimFailure("\(error)")
+        }
+        let jobs = try SimFiles.report { try GavelTrace.load(path: trace, table: table) }
+        var options = SimulationOptions()
+        options.roundSeconds = round
+        options.restartSeconds = restartSeconds
+        options.seed = seed
+        options.throughputMode = ThroughputMode(rawValue: throughputMode)!
+        options.lpMethod = lpMethod == "simplex" ? .simplex : .interiorPoint
+        options.minimumTimeBetweenAllocationResets = resetInterval
+
+        var results: [SimulationResult] = []
+        var timings: [Double] = []
+        for name in policies {
+            let simulation = try SimFiles.report {
+                try Simulation(trace: jobs, cluster: clusterConfig, table: table, policy: name, options: options)
+            }
+            let bar = ProgressBar(enabled: !quiet, label: name)
+            let start = Date()
+            var result = try SimFiles.report { try simulation.run { bar.update($0) } }
+            bar.finish()
+            timings.append(Date().timeIntervalSince(start))
+            result.traceName = URL(fileURLWithPath: trace).lastPathComponent
+            result.throughputsName = URL(fileURLWithPath: tablePath).lastPathComponent
+            results.append(result)
+        }
+
+        if let json {
+            let text =
+                results.count == 1
+                ? results[0].json()
+                : "[\n" + results.map { $0.json().trimmingCharacters(in: .newlines) }.joined(separator: ",\n") + "\n]\n"
+            try SimFiles.write(text, to: json)
+        }
+        if let jobsCSV {
+            var text = ""
+            for (k, result) in results.enumerated() {
+                let csv = result.jobsCSV()
+                if results.count == 1 {
+                    text = csv
+                } else {
+                    let lines = csv.split(separator: "\n", omittingEmptySubsequences: true)
+                    for (i, line) in lines.enumerated() where i > 0 || k == 0 {
+                        text += (i == 0 ? "policy," : "\(result.policy),") + line + "\n"
+                    }
+                }
+            }
+            try SimFiles.write(text, to: jobsCSV)
+        }
+        if json != "-" {
+            print(results.count == 1 ? summary(results[0], seconds: timings[0]) : comparisonTable(results, timings))
+        }
+    }
+
+    private func summary(_ r: SimulationResult, seconds: Double) -> String {
+        let m = r.metrics
+        let gpus = r.gpus.keys.sorted().map { "\(r.gpus[$0]!) \($0)" }.joined(separator: ", ")
+        return """
+            policy        \(r.policy) (Gavel: \(r.gavelPolicy))
+            trace         \(r.traceName): \(m.jobs) jobs
+            cluster       \(r.cluster): \(gpus); round \(formatNumber(r.options.roundSeconds)) s, restart \(formatNumber(r.options.restartSeconds)) s
+            JCT           avg \(hours(m.avgJCT))  median \(hours(m.medianJCT))  p95 \(hours(m.p95JCT))  p99 \(hours(m.p99JCT))
+            makespan      \(hours(m.makespan))
+            utilization   \(String(format: "%.3f", m.utilization)) (Gavel's measure: \(String(format: "%.3f", m.gavelUtilization)))
+            FTF           max \(String(format: "%.2f", m.ftfMax))  mean \(String(format: "%.2f", m.ftfMean))
+            LR max        \(String(format: "%.2f", m.lrMax))
+            fragmentation \(String(format: "%.3f", m.fragmentation))
+            restarts      \(m.restarts)
+            simulated     \(r.rounds) rounds, \(r.events) events, \(r.allocations) allocations in \(String(format: "%.2f", seconds)) s (\(Int(Double(r.events) / max(seconds, 1e-9))) events/s)
+            """
+    }
+
+    private func comparisonTable(_ results: [SimulationResult], _ timings: [Double]) -> String {
+        let header = ["metric"] + results.map(\.policy)
+        var rows: [[String]] = []
+        func row(_ name: String, _ value: (SimulationResult) -> String) { rows.append([name] + results.map(value)) }
+        row("avg JCT (h)") { String(format: "%.2f", $0.metrics.avgJCT / 3600) }
+        row("median JCT (h)") { String(format: "%.2f", $0.metrics.medianJCT / 3600) }
+        row("p95 JCT (h)") { String(format: "%.2f", $0.metrics.p95JCT / 3600) }
+        row("p99 JCT (h)") { String(format: "%.2f", $0.metrics.p99JCT / 3600) }
+        row("makespan (h)") { String(format: "%.2f", $0.metrics.makespan / 3600) }
+        row("utilization") { String(format: "%.3f", $0.metrics.utilization) }
+        row("FTF max") { String(format: "%.2f", $0.metrics.ftfMax) }
+        row("FTF mean") { String(format: "%.2f", $0.metrics.ftfMean) }
+        row("LR max") { String(format: "%.2f", $0.metrics.lrMax) }
+        row("fragmentation") { String(format: "%.3f", $0.metrics.fragmentation) }
+        row("restarts") { String($0.metrics.restarts) }
+        rows.append(["wall time (s)"] + timings.map { String(format: "%.2f", $0) })
+        let all = [header] + rows
+        let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
+        let first = results[0]
+        var out = "\(first.traceName) (\(first.metrics.jobs) jobs) on \(first.cluster)\n"
+        for (i, line) in all.enumerated() {
+            out += line.enumerated().map { c, cell in
+                c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[c] - cell.count) + cell
+            }.joined(separator: "  ")
+            out += "\n"
+            if i == 0 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
+        }
+        return out
+    }
+
+    private func hours(_ seconds: Double) -> String {
+        "\(formatNumber((seconds * 1000).rounded() / 1000)) s (\(String(format: "%.2f", seconds / 3600)) h)"
+    }
+}
+
+struct SimFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum SimFiles {
+    static let shippedTable = "data/gavel-throughputs.json"
+
+    /// The shipped table: under the working directory, under any ancestor of the executable
+    /// (`.build/release/bourse` in a clone), or in the source tree this binary was built from.
+    static func defaultTablePath() throws -> String {
+        var candidates = [shippedTable]
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = executable.deletingLastPathComponent()
+        for _ in 0..<8 {
+            candidates.append(dir.appendingPathComponent(shippedTable).path)
+            let parent = dir.deletingLastPathComponent()
+            if parent.path == dir.path { break }
+            dir = parent
+        }
+        let sourceRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        candidates.append(sourceRoot.appendingPathComponent(shippedTable).path)
+        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw SimFailure(
+            "cannot find the shipped throughput table \(shippedTable) (looked in the working directory, above the "
+                + "executable and in \(sourceRoot.path)); run from the repository root or pass --throughputs FILE")
+    }
+
+    /// Runs `body`, turning library errors into messages the user sees as they are.
+    static func report<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw SimFailure("\(error)")
+        }
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        if path == "-" {
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return
+        }
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw SimFailure("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only on a terminal and only once a run has
+/// lasted two seconds.
+final class ProgressBar: @unchecked Sendable {
+    private let enabled: Bool
+    private let label: String
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    init(enabled: Bool, label: String) {
+        self.enabled = enabled && isatty(STDERR_FILENO) != 0
+        self.label = label
+    }
+
+    func update(_ p: SimulationProgress) {
+        guard enabled else { return }
+        let now = Date()
+        guard now.timeIntervalSince(start) > 2, now.timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = now
+        drawn = true
+        let fraction = p.totalJobs > 0 ? Double(p.completedJobs) / Double(p.totalJobs) : 0
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = String(
+            format: "\r%@ [%@] %3d%%  %d/%d jobs  t=%.1f h  round %d", label, bar, Int(fraction * 100), p.completedJobs,
+            p.totalJobs, p.simulatedSeconds / 3600, p.rounds)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard drawn else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
 }

@@ -72,6 +72,13 @@ public struct LPSolution: Sendable, Hashable {
     public var rowValues: [Double]
     /// The method that produced this solution (`.simplex` after an interior-point fallback).
     public var method: LPMethod
+
+    public init(objective: Double, values: [Double], rowValues: [Double], method: LPMethod) {
+        self.objective = objective
+        self.values = values
+        self.rowValues = rowValues
+        self.method = method
+    }
 }
 
 /// A linear program built in Swift and solved by GLPK:

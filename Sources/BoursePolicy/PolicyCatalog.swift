@@ -1,0 +1,46 @@
+import BourseLP
+
+/// The policies `bourse sim` and the shards know by name.
+public enum PolicyCatalog {
+    public struct Entry: Sendable, Hashable {
+        /// Command-line name.
+        public var name: String
+        /// Gavel's name for the policy.
+        public var gavelName: String
+        /// One line for `--help`.
+        public var summary: String
+    }
+
+    public static let entries: [Entry] = [
+        Entry(
+            name: "fifo", gavelName: "fifo_perf",
+            summary: "first come, first served; each job on the fastest GPU type with room"),
+        Entry(
+            name: "gavel-las", gavelName: "max_min_fairness_perf",
+            summary: "max-min fairness of throughput normalised to an equal share (least attained service)"),
+        Entry(
+            name: "gavel-ftf", gavelName: "finish_time_fairness_perf",
+            summary: "minimise the worst finish-time fairness ratio (JCT vs. running alone on 1/N of the cluster)"),
+        Entry(
+            name: "gavel-maxsum", gavelName: "max_sum_throughput_perf",
+            summary: "maximise the total throughput of all jobs (no fairness)"),
+        Entry(
+            name: "gavel-makespan", gavelName: "min_total_duration_perf",
+            summary: "minimise the time until every active job has finished (makespan)"),
+    ]
+
+    public static var names: [String] { entries.map(\.name) }
+
+    /// A fresh policy by command-line name (Gavel's names are accepted too).
+    public static func make(_ name: String, lpMethod: LPMethod = .interiorPoint) throws -> any AllocationPolicy {
+        switch name {
+        case "fifo", "fifo_perf": return FIFOPolicy()
+        case "gavel-las", "max_min_fairness_perf": return MaxMinFairnessPolicy(lpMethod: lpMethod)
+        case "gavel-ftf", "finish_time_fairness_perf": return FinishTimeFairnessPolicy(lpMethod: lpMethod)
+        case "gavel-maxsum", "max_sum_throughput_perf": return MaxSumThroughputPolicy(lpMethod: lpMethod)
+        case "gavel-makespan", "min_total_duration_perf": return MinTotalDurationPolicy(lpMethod: lpMethod)
+        default:
+            throw PolicyError("unknown policy '\(name)'; known policies: \(names.joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,430 @@
+import BourseLP
+import BourseModel
+import BoursePolicy
+import BourseWorkload
+
+/// Which throughput a multi-GPU job gets.
+public enum ThroughputMode: String, Sendable, Hashable, CaseIterable {
+    /// By placement: a job whose GPUs sit on one server runs at the table's consolidated speed,
+    /// one spread over servers at the `*_unconsolidated` speed; policies plan with the speed the
+    /// job would get on that GPU type's largest server. On a 1-GPU-per-server cluster every
+    /// multi-GPU job is unconsolidated.
+    case placement
+    /// Always the consolidated entry, whatever the placement (what Gavel's simulator does).
+    case consolidated
+}
+
+/// Knobs of a simulation run.
+public struct SimulationOptions: Sendable, Hashable {
+    /// Round length in seconds (Gavel's `time_per_iteration`, 360 s).
+    public var roundSeconds: Double = 360
+    /// Checkpoint-restart delay charged when a job starts, moves or resumes on other GPUs; 0 as in
+    /// Gavel's simulator.
+    public var restartSeconds: Double = 0
+    /// Recorded in the output; the five Gavel baselines are deterministic and draw no random
+    /// numbers.
+    public var seed: UInt64 = 0
+    /// Gavel's `minimum_time_between_allocation_resets` (1920 s).
+    public var minimumTimeBetweenAllocationResets: Double = 1920
+    public var throughputMode: ThroughputMode = .placement
+    /// How the LP policies solve (interior point mimics Gavel's ECOS).
+    public var lpMethod: LPMethod = .interiorPoint
+
+    public init() {}
+}
+
+/// Where a run is, for progress bars.
+public struct SimulationProgress: Sendable {
+    public var simulatedSeconds: Double
+    public var completedJobs: Int
+    public var totalJobs: Int
+    public var rounds: Int
+}
+
+/// A trace, a cluster and a policy, ready to simulate.
+///
+/// The simulation is Gavel's (scheduler.py `simulate`, commit c4fa400) on a virtual clock:
+/// jobs are added when the clock passes their arrival; each round the shared
+/// `GavelRoundMechanism` picks and places jobs; every placed job runs
+/// `min(floor(throughput * round), remaining)` steps, so a job finishing inside a round completes
+/// at exactly `start + steps / throughput`; the round ends when its last job stops (GPUs of jobs
+/// that finished early stay idle until then, new arrivals wait for it); with nothing running
+/// the clock jumps to the next arrival.
+public struct Simulation: Sendable {
+    public let trace: [TraceJob]
+    public let cluster: ClusterConfig
+    public let options: SimulationOptions
+    public let policyName: String
+    public let gavelPolicyName: String
+    let pool: WorkerPool
+    let serverOf: [Int: Int]
+    /// Per job, per pool type: steps/s as the policy sees it.
+    let plannedThroughput: [[Double]]
+    /// Per job, per pool type: consolidated and unconsolidated steps/s.
+    let consolidatedThroughput: [[Double]]
+    let spreadThroughput: [[Double]]
+    var mechanism: GavelRoundMechanism
+
+    public init(
+        trace: [TraceJob], cluster: ClusterConfig, table: ThroughputTable, policy: String,
+        options: SimulationOptions = SimulationOptions()
+    ) throws {
+        try table.validate(cluster: cluster)
+        guard options.roundSeconds > 0, options.roundSeconds.isFinite else {
+            throw SimulationError("the round length must be > 0 seconds, got \(options.roundSeconds)")
+        }
+        guard options.restartSeconds >= 0, options.restartSeconds < options.roundSeconds else {
+            throw SimulationError(
+                "the restart delay must be >= 0 and shorter than a round (\(options.roundSeconds) s), got \(options.restartSeconds)")
+        }
+        self.trace = trace
+        self.cluster = cluster
+        self.options = options
+        let policyObject = try PolicyCatalog.make(policy, lpMethod: options.lpMethod)
+        self.policyName = policyObject.name
+        self.gavelPolicyName = policyObject.gavelName
+
+        // GPUs: types in Gavel's fill order, servers in config order, ids in config order.
+        let counts = cluster.gpuCounts.filter { $0.value > 0 }
+        let types = WorkerPool.gavelTypeOrder(
+            cluster.gpuTypes.map(\.name).filter { counts[$0] != nil }
+                + counts.keys.sorted().filter { name in !cluster.gpuTypes.contains { $0.name == name } })
+        guard !types.isEmpty else { throw SimulationError("cluster '\(cluster.name)' has no GPUs") }
+        var servers: [[[Int]]] = Array(repeating: [], count: types.count)
+        var serverOf: [Int: Int] = [:]
+        var nextID = 0
+        for (serverIndex, node) in cluster.nodes.enumerated() {
+            for (t, type) in types.enumerated() {
+                let n = node.gpus[type] ?? 0
+                guard n > 0 else { continue }
+                let ids = Array(nextID..<(nextID + n))
+                nextID += n
+                for id in ids { serverOf[id] = serverIndex }
+                servers[t].append(ids)
+            }
+        }
+        pool = WorkerPool(types: types, servers: servers)
+        self.serverOf = serverOf
+
+        var planned: [[Double]] = []
+        var together: [[Double]] = []
+        var spread: [[Double]] = []
+        let maxPerServer = pool.maxGPUsPerServer
+        let capacity = pool.capacity
+        for (i, job) in trace.enumerated() {
+            let key = JobTypeKey(model: job.jobType, scaleFactor: job.scaleFactor)
+            if let problem = table.problem(with: key) {
+                throw SimulationError("job \(i) (trace line \(i + 1)): \(problem)")
+            }
+            let c = types.map { table.throughput(key, gpuType: $0, consolidated: true) }
+            let u = types.map { table.throughput(key, gpuType: $0, consolidated: false) }
+            together.append(c)
+            switch options.throughputMode {
+            case .consolidated:
+                spread.append(c)
+                planned.append(c)
+            case .placement:
+                spread.append(u)
+                planned.append(types.indices.map { maxPerServer[$0] >= job.scaleFactor ? c[$0] : u[$0] })
+            }
+            let runnable = types.indices.contains { planned[i][$0] > 0 && capacity[$0] >= job.scaleFactor }
+            guard runnable else {
+                throw SimulationError(
+                    "job \(i) (trace line \(i + 1), \(key)) cannot run on cluster '\(cluster.name)': no GPU type with \(job.scaleFactor) GPUs and a throughput for it"
+                )
+            }
+        }
+        plannedThroughput = planned
+        consolidatedThroughput = together
+        spreadThroughput = spread
+        mechanism = GavelRoundMechanism(
+            policy: policyObject, pool: pool,
+            configuration: .init(
+                roundSeconds: options.roundSeconds,
+                minimumTimeBetweenAllocationResets: options.minimumTimeBetweenAllocationResets))
+    }
+
+    /// Steps/s of job `i` on `workers` of type `t`.
+    func runThroughput(job i: Int, type t: Int, workers: [Int]) -> Double {
+        switch options.throughputMode {
+        case .consolidated: return consolidatedThroughput[i][t]
+        case .placement:
+            let onOneServer = Set(workers.map { serverOf[$0]! }).count <= 1
+            return onOneServer ? consolidatedThroughput[i][t] : spreadThroughput[i][t]
+        }
+    }
+
+    /// Runs the simulation to the last completion.
+    public func run(progress: ((SimulationProgress) -> Void)? = nil) throws -> SimulationResult {
+        var engine = Engine(simulation: self)
+        return try engine.run(progress: progress)
+    }
+}
+
+public struct SimulationError: Error, CustomStringConvertible, Hashable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The mutable state of one run.
+struct Engine {
+    struct Task {
+        var job: Int
+        var type: Int
+        var workers: [Int]
+        var steps: Int
+        var start: Double
+        var finish: Double
+    }
+
+    let sim: Simulation
+    var mechanism: GavelRoundMechanism
+    var stepsDone: [Int]
+    var completion: [Double?]
+    var runSeconds: [Double]
+    var runSecondsByType: [[Double]]
+    var restarts: [Int]
+    var dispatches: [Int]
+    var everRan: [Bool]
+    var busyGPUSeconds = 0.0
+    var gavelWorkerTime: [Int: Double] = [:]
+    var fragmentationSum = 0.0
+    var fragmentationRounds = 0
+    var rounds = 0
+    var events = 0
+
+    init(simulation: Simulation) {
+        sim = simulation
+        mechanism = simulation.mechanism
+        let n = simulation.trace.count
+        stepsDone = Array(repeating: 0, count: n)
+        completion = Array(repeating: nil, count: n)
+        runSeconds = Array(repeating: 0, count: n)
+        runSecondsByType = Array(repeating: Array(repeating: 0, count: simulation.pool.types.count), count: n)
+        restarts = Array(repeating: 0, count: n)
+        dispatches = Array(repeating: 0, count: n)
+        everRan = Array(repeating: false, count: n)
+    }
+
+    mutating func run(progress: ((SimulationProgress) -> Void)?) throws -> SimulationResult {
+        let trace = sim.trace
+        let round = sim.options.roundSeconds
+        let restartDelay = sim.options.restartSeconds
+        let totalGPUs = sim.pool.capacity.reduce(0, +)
+        var nextArrival = 0
+        var remaining = trace.count
+        var now = trace.first?.arrivalTime ?? 0
+        var running: [Task] = []
+        // Gavel's bookkeeping of round boundaries (used for the time credited to jobs).
+        var roundStart = 0.0
+        var roundEnd: Double?
+        var idlePlans = 0
+        var completed = 0
+
+        while remaining > 0 {
+            let arrivalPending = nextArrival < trace.count
+            if !arrivalPending && running.isEmpty { mechanism.requestAllocationReset() }
+
+            // Jump to the end of the round (the last running job's finish) or the next arrival.
+            if let last = running.map(\.finish).max() {
+                if let end = roundEnd { roundStart = end }
+                roundEnd = last
+                now = last
+            } else if arrivalPending {
+                now = trace[nextArrival].arrivalTime
+            }
+
+            // Account the round that just ended, latest finish first (Gavel's heap order).
+            running.sort { $0.finish != $1.finish ? $0.finish > $1.finish : $0.job < $1.job }
+            for task in running {
+                events += 1
+                let credited = task.finish - roundStart
+                stepsDone[task.job] += task.steps
+                runSeconds[task.job] += task.finish - task.start
+                runSecondsByType[task.job][task.type] += task.finish - task.start
+                busyGPUSeconds += Double(task.workers.count) * (task.finish - task.start)
+                for worker in task.workers { gavelWorkerTime[worker, default: 0] += credited }
+                mechanism.recordExecution(job: task.job, typeIndex: task.type, seconds: credited)
+                if stepsDone[task.job] >= trace[task.job].totalSteps {
+                    completion[task.job] = task.finish
+                    mechanism.removeJob(task.job)
+                    remaining -= 1
+                    completed += 1
+                }
+            }
+            running.removeAll()
+            if remaining == 0 { break }
+
+            // Add the jobs that have arrived.
+            while nextArrival < trace.count && trace[nextArrival].arrivalTime <= now {
+                mechanism.addJob(nextArrival)
+                nextArrival += 1
+                events += 1
+            }
+
+            // Plan and start the next round.
+            let active = mechanism.activeJobs
+            let snapshot = active.map { id in
+                PolicyJob(
+                    id: id, scaleFactor: trace[id].scaleFactor, priorityWeight: trace[id].priorityWeight,
+                    throughputs: sim.plannedThroughput[id], stepsRemaining: Double(trace[id].totalSteps - stepsDone[id]),
+                    timeSinceArrival: now - trace[id].arrivalTime)
+            }
+            let plan = try mechanism.planRound(now: now, jobs: snapshot)
+            rounds += 1
+            events += 1
+            if !active.isEmpty { recordFragmentation(plan: plan, active: active, totalGPUs: totalGPUs) }
+            for assignment in plan {
+                let id = assignment.jobID
+                let throughput = sim.runThroughput(job: id, type: assignment.typeIndex, workers: assignment.workers)
+                guard throughput > 0 else {
+                    throw SimulationError("job \(id) was placed on GPUs where it has no throughput")
+                }
+                dispatches[id] += 1
+                let fresh = !assignment.keepsPreviousWorkers
+                if fresh && everRan[id] { restarts[id] += 1 }
+                everRan[id] = true
+                let delay = fresh ? restartDelay : 0
+                let left = trace[id].totalSteps - stepsDone[id]
+                let steps = min(Int(throughput * (round - delay)), left)
+                running.append(
+                    Task(
+                        job: id, type: assignment.typeIndex, workers: assignment.workers, steps: steps, start: now,
+                        finish: now + delay + Double(steps) / throughput))
+            }
+            if running.isEmpty && nextArrival >= trace.count {
+                idlePlans += 1
+                if idlePlans > 2 {
+                    throw SimulationError(
+                        "the simulation stalled at t=\(now) s: \(remaining) jobs are waiting but the policy runs none of them")
+                }
+            } else {
+                idlePlans = 0
+            }
+            progress?(
+                SimulationProgress(simulatedSeconds: now, completedJobs: completed, totalJobs: trace.count, rounds: rounds))
+        }
+        return makeResult(end: now)
+    }
+
+    /// GPUs left idle this round although a waiting job could have used that many.
+    mutating func recordFragmentation(plan: [RoundAssignment], active: [Int], totalGPUs: Int) {
+        var idle = sim.pool.capacity
+        var placed = Set<Int>()
+        for a in plan {
+            idle[a.typeIndex] -= a.workers.count
+            placed.insert(a.jobID)
+        }
+        let waiting = active.filter { !placed.contains($0) }
+        var wasted = 0
+        for t in idle.indices where idle[t] > 0 {
+            let usable = waiting.contains { id in
+                sim.trace[id].scaleFactor <= idle[t] && sim.plannedThroughput[id][t] > 0
+            }
+            if usable { wasted += idle[t] }
+        }
+        fragmentationSum += Double(wasted) / Double(max(totalGPUs, 1))
+        fragmentationRounds += 1
+    }
+
+    func makeResult(end: Double) -> SimulationResult {
+        let trace = sim.trace
+        let firstArrival = trace.first?.arrivalTime ?? 0
+        var records: [JobRecord] = []
+        let averageActive = ActiveJobIntegral(
+            arrivals: trace.map(\.arrivalTime), completions: completion.map { $0 ?? end })
+        let snapshotTypes = sim.pool.types
+        let capacity = sim.pool.capacity
+        for (i, job) in trace.enumerated() {
+            let done = completion[i] ?? end
+            let jct = done - job.arrivalTime
+            let n = averageActive.average(from: job.arrivalTime, to: done)
+            // Running alone on a 1/N share of the cluster (Gavel's isolated share with m = N).
+            let policyJob = PolicyJob(
+                id: i, scaleFactor: job.scaleFactor, throughputs: sim.plannedThroughput[i],
+                stepsRemaining: Double(job.totalSteps))
+            var share = capacity.map { Double($0) / max(n, 1) / Double(job.scaleFactor) }
+            let sum = share.reduce(0, +)
+            if sum > 1 { share = share.map { $0 / sum } }
+            var isolated = 0.0
+            for t in share.indices { isolated += share[t] * policyJob.throughputs[t] }
+            let isolatedTime = isolated > 0 ? Double(job.totalSteps) / isolated : .infinity
+            let best = sim.plannedThroughput[i].enumerated()
+                .filter { capacity[$0.offset] >= job.scaleFactor }.map(\.element).max() ?? 0
+            let ideal = best > 0 ? Double(job.totalSteps) / best : .infinity
+            let wait = max(0, jct - runSeconds[i])
+            records.append(
+                JobRecord(
+                    id: i, jobType: job.jobType, scaleFactor: job.scaleFactor, totalSteps: job.totalSteps,
+                    arrival: job.arrivalTime, completion: completion[i], jct: jct, runSeconds: runSeconds[i],
+                    runSecondsByType: Dictionary(uniqueKeysWithValues: zip(snapshotTypes, runSecondsByType[i])),
+                    waitSeconds: wait, restarts: restarts[i], dispatches: dispatches[i], averageActiveJobs: n,
+                    finishTimeFairness: jct / isolatedTime, latencyRatio: wait / ideal))
+        }
+        let totalGPUs = Double(capacity.reduce(0, +))
+        let span = end - firstArrival
+        let gavelUtilization =
+            end > 0
+            ? sim.pool.servers.flatMap { $0.flatMap { $0 } }.map { (gavelWorkerTime[$0] ?? 0) / end }.reduce(0, +)
+                / totalGPUs : 0
+        let metrics = SimulationMetrics(
+            records: records, makespan: span,
+            utilization: span > 0 ? busyGPUSeconds / (totalGPUs * span) : 0,
+            gavelUtilization: gavelUtilization,
+            fragmentation: fragmentationRounds > 0 ? fragmentationSum / Double(fragmentationRounds) : 0)
+        return SimulationResult(
+            policy: sim.policyName, gavelPolicy: sim.gavelPolicyName, cluster: sim.cluster.name,
+            gpus: Dictionary(uniqueKeysWithValues: zip(snapshotTypes, capacity)), options: sim.options,
+            records: records, metrics: metrics, rounds: rounds, events: events,
+            allocations: mechanism.allocationCount)
+    }
+}
+
+/// The number of active jobs as a step function of time, integrated, so the average number of
+/// jobs present while one job was in the system is an O(log n) lookup.
+struct ActiveJobIntegral {
+    var times: [Double] = []
+    /// integral[k] = integral of the active count from times[0] to times[k].
+    var integral: [Double] = []
+    var counts: [Int] = []
+
+    init(arrivals: [Double], completions: [Double]) {
+        var changes: [(Double, Int)] = arrivals.map { ($0, 1) } + completions.map { ($0, -1) }
+        changes.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+        var count = 0
+        var area = 0.0
+        for (time, delta) in changes {
+            if let last = times.last {
+                area += Double(count) * (time - last)
+            }
+            if times.last == time {
+                count += delta
+                counts[counts.count - 1] = count
+                integral[integral.count - 1] = area
+            } else {
+                count += delta
+                times.append(time)
+                integral.append(area)
+                counts.append(count)
+            }
+        }
+    }
+
+    /// Integral of the active count from times[0] to t.
+    func area(at t: Double) -> Double {
+        guard let first = times.first, t > first else { return 0 }
+        var lo = 0
+        var hi = times.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if times[mid] <= t { lo = mid } else { hi = mid - 1 }
+        }
+        return integral[lo] + Double(counts[lo]) * (t - times[lo])
+    }
+
+    func average(from a: Double, to b: Double) -> Double {
+        guard b > a else { return Double(max(1, counts.first ?? 1)) }
+        return (area(at: b) - area(at: a)) / (b - a)
+    }
+}
