@@ -99,6 +99,17 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(renew.extendTo.bitPattern, nan.bitPattern)
     }
 
+    func testNegativeZeroIsSentAsZero() throws {
+        // protobuf-c treats -0.0 like the proto3 default and leaves the field out (Google's
+        // protobuf sends it), so -0.0 arrives as +0.0. Swift's == does not tell them apart anyway.
+        let bytes = try WireCodec.encode(Envelope(sentAt: -0.0, body: .ping(Ping())))
+        XCTAssertEqual(bytes, [0xC2, 0x02, 0x00])
+        XCTAssertEqual(try WireCodec.decode(bytes).sentAt.bitPattern, (0.0 as Double).bitPattern)
+        // Receiving -0.0 from a peer that does send it keeps the sign.
+        let fromPython: [UInt8] = [0x21, 0, 0, 0, 0, 0, 0, 0, 0x80, 0xC2, 0x02, 0x00]
+        XCTAssertEqual(try WireCodec.decode(fromPython).sentAt.bitPattern, (-0.0 as Double).bitPattern)
+    }
+
     func testLongStringsAndManyElements() throws {
         let long = String(repeating: "日本語 text ", count: 10_000)
         let ids = (0..<5000).map { "r\($0 / 100)-n\($0 % 100)-g\($0 % 8)" }
