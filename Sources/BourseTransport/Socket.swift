@@ -1,4 +1,5 @@
 import CNNG
+import Dispatch
 import Synchronization
 
 /// The scalability protocols Bourse uses.
@@ -81,8 +82,16 @@ public final class Socket: @unchecked Sendable {
 
     public var isClosed: Bool { state.withLock { $0.closed } }
 
+    /// Where `nng_close` runs. It can block (it waits for the socket's pipes to be torn down),
+    /// and NNG 1.5.x — Debian's version — has a known race in which it never returns
+    /// (nanomsg/nng#1543, #1813). So it never runs on the caller's thread, which may belong to
+    /// the cooperative pool: a stuck close then costs one leaked socket, not a stalled process.
+    /// Prefer long-lived sockets; closing in a hot loop is what exposes the race.
+    private static let closer = DispatchQueue(label: "bourse.nng.close")
+
     /// Closes the socket, failing pending operations with a closed error. Contexts first: NNG's
-    /// close blocks while contexts are open.
+    /// close blocks while contexts are open. Returns at once; the socket itself is torn down in
+    /// the background.
     public func close() {
         let contexts: [nng_ctx]? = state.withLock { state in
             if state.closed { return nil }
@@ -92,7 +101,8 @@ public final class Socket: @unchecked Sendable {
         }
         guard let contexts else { return }
         for context in contexts { nng_ctx_close(context) }
-        nng_close(raw)
+        let raw = self.raw
+        Self.closer.async { _ = nng_close(raw) }
     }
 
     // MARK: - Contexts (request/reply run several exchanges concurrently, one per context)

@@ -1,69 +1,6 @@
 import Foundation
 import Testing
 
-/// The repository root, found from this file's path (Tests/BourseCLITests/<this file>).
-private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-/// The built `bourse` executable: next to the test binary/bundle (SwiftPM puts both in
-/// .build/<config>/), else in the repository's .build/debug/.
-private func bourseExecutable() -> URL? {
-    var directories: [URL] = []
-    if let argv0 = CommandLine.arguments.first {
-        directories.append(URL(fileURLWithPath: argv0).deletingLastPathComponent())
-    }
-    let bundle = Bundle.main.bundleURL
-    directories.append(bundle)
-    directories.append(bundle.deletingLastPathComponent())
-    for b in Bundle.allBundles where b.bundleURL.pathExtension == "xctest" {
-        directories.append(b.bundleURL.deletingLastPathComponent())
-    }
-    directories.append(repoRoot.appendingPathComponent(".build/debug"))
-    for directory in directories {
-        let candidate = directory.appendingPathComponent("bourse")
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-           FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-    }
-    return nil
-}
-
-private struct RunResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs `bourse` with `arguments` from the repository root, capturing its output via temp files
-/// (so a large output cannot fill a pipe and block the child).
-private func runBourse(_ arguments: [String]) throws -> RunResult {
-    let executable = try #require(bourseExecutable(), "bourse executable not found; build it with `swift build --product bourse`")
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.currentDirectoryURL = repoRoot
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    process.waitUntilExit()
-    try out.close()
-    try err.close()
-    return RunResult(
-        status: process.terminationStatus,
-        stdout: try String(contentsOf: outURL, encoding: .utf8),
-        stderr: try String(contentsOf: errURL, encoding: .utf8))
-}
-
 private let validConfig = """
     name: cli-test
     gpu_types: [v100, p100, k80]
