@@ -1,0 +1,1 @@
+// BourseEstimator: see docs/architecture.md

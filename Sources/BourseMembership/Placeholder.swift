@@ -1,0 +1,1 @@
+// BourseMembership: see docs/architecture.md
