@@ -8,7 +8,11 @@ internal import BourseProtoC
 /// - Singular sub-messages are Swift optionals: `nil` = absent on the wire.
 /// - Frames larger than `maxFrameSize` (default ``defaultMaxFrameSize``) are refused by both
 ///   `encode` and `decode` with ``WireError/tooLarge(size:limit:)``.
-/// - Encoding is deterministic (fields in field-number order): equal values give equal bytes.
+/// - Encoding is deterministic (fields in field-number order), and byte-identical to Google's
+///   protobuf for the same values (checked against Python in the tests).
+/// - protobuf-c's limits: a `-0.0` double is sent as `0` (omitted like any default); strings
+///   cannot contain NUL (encoding throws ``WireError/encodingFailed(_:)``; a received string with
+///   an embedded NUL is cut there). Received strings must be valid UTF-8 (else `.malformed`).
 public enum WireCodec {
     /// 16 MiB.
     public static let defaultMaxFrameSize = 16 * 1024 * 1024
