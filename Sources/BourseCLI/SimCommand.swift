@@ -16,13 +16,15 @@ struct Sim: ParsableCommand {
             mechanism on a virtual clock, and reports job completion times (JCT), makespan, \
             utilisation, finish-time fairness (FTF), latency ratio (LR), fragmentation and restarts.
 
-            Policies:
-            \(PolicyCatalog.entries.map { "  \($0.name.padding(toLength: 15, withPad: " ", startingAt: 0))\($0.summary) (Gavel: \($0.gavelName))" }.joined(separator: "\n"))
+            Policies (Gavel's heterogeneity-aware policy of that name in brackets):
+            \(PolicyCatalog.entries.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0))\($0.summary)\n  \(String(repeating: " ", count: 16))[\($0.gavelName)]" }.joined(separator: "\n"))
 
             Examples:
-              bourse sim --trace data/traces/dev-80-multi.trace --cluster cluster-configs/gavel-4-4-4.yaml --policy gavel-las
-              bourse sim --trace data/traces/dev-300-multi.trace --cluster cluster-configs/gavel-12-12-12.yaml \\
-                         --compare fifo,gavel-las,gavel-ftf --json runs.json
+              bourse sim --trace data/traces/dev-80-multi.trace \\
+                  --cluster cluster-configs/gavel-4-4-4.yaml --policy gavel-las
+              bourse sim --trace data/traces/dev-300-multi.trace \\
+                  --cluster cluster-configs/gavel-12-12-12.yaml \\
+                  --compare fifo,gavel-las,gavel-ftf --json runs.json
 
             Multi-GPU jobs whose GPUs sit on different servers run at the table's *_unconsolidated \
             speed (always so with one GPU per server); --throughput-mode consolidated ignores \
@@ -76,7 +78,8 @@ struct Sim: ParsableCommand {
     var throughputMode: String = ThroughputMode.placement.rawValue
 
     @Option(
-        name: .customLong("lp"), help: ArgumentHelp("LP method of the policies: interior (like Gavel's ECOS) or simplex."))
+        name: .customLong("lp"),
+        help: ArgumentHelp("LP method of the policies: interior (like Gavel's ECOS) or simplex.", valueName: "method"))
     var lpMethod: String = "interior"
 
     @Option(

@@ -170,15 +170,26 @@ public struct MaxMinFairnessPolicy: AllocationPolicy {
     public init(lpMethod: LPMethod = .interiorPoint) { self.lpMethod = lpMethod }
 
     public mutating func allocate(_ snapshot: PolicySnapshot) throws -> Allocation {
-        var model = AllocationLP(snapshot, .maximize)
-        guard !model.jobIndices.isEmpty else { return model.allocation(snapshot, emptySolution) }
-        let t = model.lp.addColumn(.free, objective: 1)
-        for (k, i) in model.jobIndices.enumerated() {
-            let job = snapshot.jobs[i]
+        let base = AllocationLP(snapshot, .maximize)
+        guard !base.jobIndices.isEmpty else { return base.allocation(snapshot, emptySolution) }
+        let rows = base.jobIndices.indices.map { k -> [LPTerm] in
+            let job = snapshot.jobs[base.jobIndices[k]]
             let scale = Double(job.scaleFactor) / (job.priorityWeight * proportionalThroughput(job, snapshot))
-            model.lp.addRow(model.throughputTerms(snapshot, k, scale: scale) + [LPTerm(t, -1)], .atLeast(0))
+            return base.throughputTerms(snapshot, k, scale: scale)
         }
-        return model.allocation(snapshot, try model.lp.solve(method: lpMethod))
+        // max t  s.t.  t <= normalised throughput of every job. The simplex method finds t*;
+        // the t column touches every row, which makes interior-point steps dense and slow, so
+        // the centred solution comes from a second, feasibility-only program without it.
+        var lp = base.lp
+        let t = lp.addColumn(.free, objective: 1)
+        for terms in rows { lp.addRow(terms + [LPTerm(t, -1)], .atLeast(0)) }
+        let vertex = try lp.solve(method: .simplex)
+        guard lpMethod == .interiorPoint else { return base.allocation(snapshot, vertex) }
+        let best = vertex.values[t]
+        var centred = base.lp
+        for terms in rows { centred.addRow(terms, .atLeast(best * (1 - 1e-6))) }
+        guard let solution = try? centred.solve(method: .interiorPoint) else { return base.allocation(snapshot, vertex) }
+        return base.allocation(snapshot, solution)
     }
 }
 

@@ -14,19 +14,19 @@ public enum PolicyCatalog {
     public static let entries: [Entry] = [
         Entry(
             name: "fifo", gavelName: "fifo_perf",
-            summary: "first come, first served; each job on the fastest GPU type with room"),
+            summary: "first come, first served, on the fastest GPU type with room"),
         Entry(
             name: "gavel-las", gavelName: "max_min_fairness_perf",
-            summary: "max-min fairness of throughput normalised to an equal share (least attained service)"),
+            summary: "max-min fairness of throughput relative to an equal share"),
         Entry(
             name: "gavel-ftf", gavelName: "finish_time_fairness_perf",
-            summary: "minimise the worst finish-time fairness ratio (JCT vs. running alone on 1/N of the cluster)"),
+            summary: "minimise the worst JCT / (JCT alone on 1/N of the cluster)"),
         Entry(
             name: "gavel-maxsum", gavelName: "max_sum_throughput_perf",
             summary: "maximise the total throughput of all jobs (no fairness)"),
         Entry(
             name: "gavel-makespan", gavelName: "min_total_duration_perf",
-            summary: "minimise the time until every active job has finished (makespan)"),
+            summary: "minimise the time until all active jobs finish (makespan)"),
     ]
 
     public static var names: [String] { entries.map(\.name) }
