@@ -1,1 +1,0 @@
-// BourseMembership: see docs/architecture.md
