@@ -1,0 +1,1 @@
+// BourseGateway: see docs/architecture.md
