@@ -103,6 +103,16 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
         case deliver(to: Int, fromNode: Int, from: SWIM.MemberID, message: SWIM.Message<Payload>)
     }
 
+    private struct Link: Hashable, Sendable {
+        var a: Int
+        var b: Int
+        init(_ a: Int, _ b: Int) {
+            self.a = a
+            self.b = b
+        }
+    }
+
+    private var cutLinks: Set<Link> = []
     private var nodes: [Node] = []
     private var index: [SWIM.MemberID: Int] = [:]
     private var byAddress: [SWIM.Address: Int] = [:]
@@ -242,7 +252,8 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
     }
 
     /// Splits the network: messages between members of different groups are dropped (also those
-    /// already in flight). Members not listed form one more group together.
+    /// already in flight). Members not listed form one more group together. Replaces any earlier
+    /// partition (cut links stay).
     public mutating func partition(_ groups: [[SWIM.MemberID]]) {
         for i in nodes.indices { nodes[i].group = 0 }
         for (g, ids) in groups.enumerated() {
@@ -250,9 +261,17 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
         }
     }
 
-    /// Removes every partition.
+    /// Removes every partition and every cut link.
     public mutating func heal() {
         for i in nodes.indices { nodes[i].group = 0 }
+        cutLinks = []
+    }
+
+    /// Cuts the link between `a` and `b` in both directions (everything else still flows, so
+    /// ping-req through third members can bridge it).
+    public mutating func cut(_ a: SWIM.MemberID, _ b: SWIM.MemberID) {
+        guard let i = index[a], let j = index[b] else { return }
+        cutLinks.insert(Link(min(i, j), max(i, j)))
     }
 
     // MARK: - Internals
@@ -281,7 +300,9 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
                 network.droppedReceiverDown += 1
                 return
             }
-            guard nodes[i].group == nodes[fromNode].group else {
+            guard nodes[i].group == nodes[fromNode].group,
+                cutLinks.isEmpty || !cutLinks.contains(Link(min(i, fromNode), max(i, fromNode)))
+            else {
                 network.droppedByPartition += 1
                 return
             }

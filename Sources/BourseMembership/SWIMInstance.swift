@@ -64,11 +64,17 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
     /// Member updates waiting to be piggybacked: member -> times sent so far. The update sent is
     /// always the current record, so a stale fact never leaves this instance.
     private var updateQueue: [SWIM.MemberID: Int] = [:]
+    /// Newcomer -> members it may not know yet: piggybacked on this instance's next messages to it
+    /// (in the room left by the buddy record), so a member that joined through one seed learns the
+    /// whole membership within a few periods instead of a full round-robin pass of everyone else.
+    private var syncQueue: [SWIM.MemberID: [SWIM.MemberID]] = [:]
     private var digestStore: [SWIM.MemberID: Digest] = [:]
     private var digestQueue: [SWIM.MemberID: Int] = [:]
     /// Next own digest version must exceed this (versions seen from a previous life included).
     private var digestVersionFloor: UInt64
     private var probeOrder: [SWIM.MemberID] = []
+    /// Sorted ids of the members not believed dead, this one included; nil when stale.
+    private var liveSorted: [SWIM.MemberID]?
     private var probeIndex = 0
     private var probe: Probe?
     private var nextProbeAt: Double
@@ -309,7 +315,8 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         return lastProbeID
     }
 
-    /// Next member of the shuffled round-robin list that is not believed dead.
+    /// Independent schedule: next member of this instance's own shuffled round-robin list that is
+    /// not believed dead (re-shuffled after each pass), as in the SWIM paper.
     private mutating func nextProbeTarget() -> SWIM.MemberID? {
         for _ in 0..<(probeOrder.count + 1) {
             if probeIndex >= probeOrder.count {
@@ -325,8 +332,33 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         return nil
     }
 
+    /// Shared schedule: all members shuffle the sorted list of live members (themselves included)
+    /// with the same seed for each pass of n - 1 periods of the common clock; in period k of a pass
+    /// the member at position i probes position i + 1 + k (mod n). While views agree this is a
+    /// permutation, so every member is probed exactly once per period and a crashed member is
+    /// first probed within about one period (independent shuffles leave it unprobed for t seconds
+    /// with probability about exp(-t / probePeriod)). Over a pass each member still probes every
+    /// other member once, in an order that changes every pass.
+    private mutating func sharedProbeTarget() -> SWIM.MemberID? {
+        if liveSorted == nil {
+            var ids = records.values.filter { $0.state.status != .dead }.map(\.state.id)
+            ids.append(myself.id)
+            liveSorted = ids.sorted()
+        }
+        var live = liveSorted!
+        let n = live.count
+        guard n > 1 else { return nil }
+        let step = UInt64(max(0, (now / settings.probePeriod).rounded(.down)))
+        let pass = step / UInt64(n - 1)
+        let k = Int(step % UInt64(n - 1))
+        var shuffler = SplitMix64(seed: settings.probeScheduleSeed ^ (pass &* 0x9E37_79B9_7F4A_7C15))
+        shuffler.shuffle(&live)
+        guard let i = live.firstIndex(of: myself.id) else { return nil }
+        return live[(i + 1 + k) % n]
+    }
+
     private mutating func startProbe(into out: inout [Directive]) {
-        guard let target = nextProbeTarget() else { return }
+        guard let target = settings.sharedProbeSchedule ? sharedProbeTarget() : nextProbeTarget() else { return }
         let p = Probe(id: newProbeID(), target: target, startedAt: now, pingReqSent: false)
         probe = p
         counters.probesSent += 1
@@ -390,6 +422,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         r.state.status = .dead
         r.suspicionDeadline = nil
         records[id] = r
+        liveSorted = nil
         updateQueue[id] = 0
         counters.deathsDeclared += 1
         out.append(.memberStatusChanged(r.state, from: .suspect, to: .dead, reason: .suspicionExpired))
@@ -399,7 +432,12 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
     // MARK: - Dissemination
 
     private mutating func insert(_ state: SWIM.MemberState) {
+        if state.status != .dead {
+            let others = records.filter { $0.value.state.status != .dead }.keys.sorted()
+            if !others.isEmpty { syncQueue[state.id] = others }
+        }
         records[state.id] = Record(state: state, suspicionDeadline: nil)
+        liveSorted = nil
         updateQueue[state.id] = 0
         let at = rng.next(below: probeOrder.count + 1)
         probeOrder.insert(state.id, at: at)
@@ -461,6 +499,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         }
         records[u.memberID] = r
         updateQueue[u.memberID] = 0
+        if (old == .dead) != (u.status == .dead) { liveSorted = nil }
         if old != u.status {
             if old == .suspect && u.status == .alive { counters.suspicionsCleared += 1 }
             if old == .dead { resendDigests() }
@@ -499,11 +538,22 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
             // Buddy system: tell a suspect (or a member believed dead) what we think, so it can refute.
             updates.append(r.state.update)
         }
+        if var pending = syncQueue[recipient] {
+            if records[recipient]?.state.status == .dead {
+                syncQueue[recipient] = nil
+            } else {
+                let take = min(pending.count, settings.maxPiggybackedUpdates - updates.count)
+                for id in pending.prefix(take) { if let r = records[id] { updates.append(r.state.update) } }
+                pending.removeFirst(take)
+                syncQueue[recipient] = pending.isEmpty ? nil : pending
+            }
+        }
         let n = liveMemberCount
         let limit = settings.retransmitLimit(memberCount: n)
+        let sent = Set(updates.map(\.memberID))
         let room = settings.maxPiggybackedUpdates - updates.count
         if room > 0 && !updateQueue.isEmpty {
-            let chosen = updateQueue.filter { $0.key != recipient }
+            let chosen = updateQueue.filter { $0.key != recipient && !sent.contains($0.key) }
                 .sorted { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }
                 .prefix(room)
             for (id, count) in chosen {

@@ -6,6 +6,15 @@ extension SWIM {
     public struct Settings: Hashable, Sendable {
         /// Length of one protocol period: every period the instance probes one member.
         public var probePeriod: Double = 0.5
+        /// How the member to probe is chosen each period (a round robin over a shuffled list either way):
+        /// - true (default): one schedule shared by all members, derived from the common clock
+        ///   (period number) and `probeScheduleSeed`; every member is probed by exactly one other
+        ///   member per period while views agree, which bounds the time until a crashed member is
+        ///   first probed to about one period.
+        /// - false: each member shuffles its own list independently (the SWIM paper's scheme).
+        public var sharedProbeSchedule: Bool = true
+        /// Seed of the shared probe schedule; must be the same on every member of a cluster.
+        public var probeScheduleSeed: UInt64 = 0x0042_6F75_7273_65
         /// Wait this long for the direct ack before asking `pingReqFanout` members to probe indirectly.
         /// Must be below `probePeriod`; the rest of the period is left for the indirect probe.
         public var probeTimeout: Double = 0.2

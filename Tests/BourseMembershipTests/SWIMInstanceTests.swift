@@ -388,8 +388,10 @@ final class SWIMInstanceTests: XCTestCase {
     }
 
     func testSameSeedSameRunDifferentSeedDifferentOrder() {
+        var independent = SWIM.Settings()
+        independent.sharedProbeSchedule = false
         func run(_ seed: UInt64) -> [Directive] {
-            var a = makeA(seed: seed)
+            var a = makeA(seed: seed, settings: independent)
             var all: [Directive] = []
             var t = 0.0
             while t < 10, let d = a.nextDeadline {
@@ -404,21 +406,54 @@ final class SWIMInstanceTests: XCTestCase {
     }
 
     func testRoundRobinProbesEveryMemberOncePerPass() {
-        var a = makeA()
-        var targets: [SWIM.MemberID] = []
-        var t = 0.0
-        while targets.count < 8, let d = a.nextDeadline {
-            t = d
-            let out = sends(a.tick(now: t))
-            for s in out {
-                if case .ping(let p) = s.message {
-                    targets.append(s.to)
-                    _ = a.receivedAck(from: s.to, probeID: p.probeID, targetID: s.to, updates: [], digests: [], now: t)
+        for shared in [true, false] {
+            var s = SWIM.Settings()
+            s.sharedProbeSchedule = shared
+            var a = makeA(settings: s)
+            var targets: [SWIM.MemberID] = []
+            var t = 0.0
+            while targets.count < 12, let d = a.nextDeadline {
+                t = d
+                let out = sends(a.tick(now: t))
+                for s in out {
+                    if case .ping(let p) = s.message {
+                        targets.append(s.to)
+                        _ = a.receivedAck(from: s.to, probeID: p.probeID, targetID: s.to, updates: [], digests: [], now: t)
+                    }
                 }
             }
+            XCTAssertEqual(targets.count, 12)
+            // Each pass (4 periods; for the shared schedule aligned to the clock, which starts at 0
+            // here) probes each of the 4 other members once.
+            for w in stride(from: 0, to: 12, by: 4) {
+                XCTAssertEqual(Set(targets[w..<(w + 4)]).count, 4, "shared \(shared): pass \(w / 4)")
+            }
         }
-        XCTAssertEqual(Set(targets.prefix(4)).count, 4)
-        XCTAssertEqual(Set(targets.suffix(4)).count, 4)
+    }
+
+    func testSharedScheduleProbesEveryMemberExactlyOncePerPeriod() {
+        let all = (["A"] + ["B", "C", "D", "E", "F"]).map(Self.member)
+        var instances = all.enumerated().map { i, m in
+            Instance(myself: m, members: all, seed: UInt64(i + 1))
+        }
+        // Period k: every instance probes once (at its own phase); the targets are a permutation.
+        for k in 0..<10 {
+            var targets: [SWIM.MemberID: SWIM.MemberID] = [:]
+            for i in instances.indices {
+                let t = instances[i].nextDeadline!
+                XCTAssertEqual(Int((t / 0.5).rounded(.down)), k)
+                for s in sends(instances[i].tick(now: t)) {
+                    guard case .ping(let p) = s.message else { continue }
+                    targets[instances[i].myself.id] = s.to
+                    _ = instances[i].receivedAck(from: s.to, probeID: p.probeID, targetID: s.to, updates: [], digests: [], now: t)
+                }
+                // Drain the rest of the period (nothing happens: the probe was acked).
+                while let d = instances[i].nextDeadline, d < Double(k + 1) * 0.5 { XCTAssertTrue(instances[i].tick(now: d).isEmpty) }
+            }
+            XCTAssertEqual(targets.count, 6, "period \(k)")
+            XCTAssertEqual(Set(targets.values).count, 6, "period \(k): each member probed exactly once")
+            XCTAssertTrue(targets.allSatisfy { $0.key != $0.value })
+        }
     }
 
     func testSplitMix64IsDeterministicAndUniformEnough() {
