@@ -525,7 +525,12 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
             }
             return
         }
-        if let known = digestStore[d.owner], known.version >= d.version { return }
+        if let known = digestStore[d.owner], known.version >= d.version {
+            // Someone still spreads an older version (e.g. the owner restarted without its start
+            // epoch and counts from 1 again): spread ours, so the owner learns it must go above it.
+            if known.version > d.version { digestQueue[d.owner] = 0 }
+            return
+        }
         digestStore[d.owner] = d
         digestQueue[d.owner] = 0
         out.append(.digestUpdated(d))

@@ -9,6 +9,20 @@
 //   SWIM.Ack           <-> Ack{probe_id, target_id, updates, digests}
 //
 // The module deliberately has no dependency on the wire module.
+//
+// Notes for the shell:
+// - The envelope's sender_id is the `from:` of every received message. Every message the instance
+//   sends starts with the sender's own MemberUpdate, so a receiver learns an unknown sender's
+//   address and role from it; a message from an unknown sender without one is merged but not
+//   answered (there is no address to answer to).
+// - Drop (and count) updates whose status is MEMBER_STATUS_UNSPECIFIED or unrecognized; map an
+//   unrecognized role to `.unspecified` (an update with `.unspecified` role keeps the known role).
+// - Time: any monotonic seconds shared by the cluster (e.g. seconds since the cluster epoch, NOT
+//   multiplied by the replay speed-up). The shared probe schedule reads the period number from it,
+//   so clocks should agree to well under a period; arm one timer at `nextDeadline`.
+// - Rejoin: start a restarted process with `incarnation` = milliseconds since the cluster epoch.
+// - Digests: `SWIMInstance<ShardDigest>` with owner = shard_id, version = the instance's version
+//   (write it into ShardDigest.version on the wire, read it back on receipt).
 
 /// Namespace for the SWIM value types.
 public enum SWIM {}

@@ -194,10 +194,21 @@ final class MembershipSimulationTests: XCTestCase {
         sim.publishDigest("m05", [5, 3])
         let restarted = sim.run(until: 35) { everyoneHas($0, "m05", [5, 3]) }
         XCTAssertNotNil(restarted)
+        // Even restarted with incarnation 0 (digest versions from 1 again), its next digest wins:
+        // hearing it was declared dead at its old incarnation lifts its incarnation and with it the
+        // floor of its digest versions.
+        sim.run(until: 35)
+        sim.kill("m05")
+        sim.run(until: 40)
+        sim.restart("m05", incarnation: 0)
+        sim.publishDigest("m05", [5, 4])
+        let fromZero = sim.run(until: 50) { everyoneHas($0, "m05", [5, 4]) }
+        XCTAssertNotNil(fromZero)
         print(
             "SWIM digests, 8 members: all 8 everywhere after \(String(format: "%.3f", (spread ?? 99) - 1)) s; "
                 + "new version after \(String(format: "%.3f", (update ?? 99) - 10)) s; "
-                + "restarted owner's digest after \(String(format: "%.3f", (restarted ?? 99) - 25)) s")
+                + "restarted owner's digest after \(String(format: "%.3f", (restarted ?? 99) - 25)) s, "
+                + "restarted from incarnation 0 after \(String(format: "%.3f", (fromZero ?? 99) - 40)) s")
     }
 
     func testSimulationIsDeterministicForASeed() {
