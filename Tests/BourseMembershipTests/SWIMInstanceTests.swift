@@ -350,6 +350,14 @@ final class SWIMInstanceTests: XCTestCase {
         // Our own digest echoed back is not a reason to bump.
         _ = hear(.init(owner: "A", version: 42, payload: "a3"), 1.9)
         XCTAssertEqual(a.digest(of: "A")?.version, 42)
+
+        // Once every digest has been sent its quota, messages carry none; hearing a stale version
+        // of B's digest puts the newer one back in circulation.
+        for i in 0..<40 { _ = a.receivedPing(from: "C", probeID: UInt64(10 + i), updates: [], digests: [], now: 2) }
+        XCTAssertEqual(sends(a.receivedPing(from: "C", probeID: 99, updates: [], digests: [], now: 2)).first?.message.digests.count, 0)
+        _ = hear(.init(owner: "B", version: 1, payload: "b1"), 2.1)
+        let again = sends(a.receivedPing(from: "C", probeID: 100, updates: [], digests: [], now: 2.2))
+        XCTAssertEqual(again.first?.message.digests, [.init(owner: "B", version: 3, payload: "b3")])
     }
 
     func testRestartedMemberDigestVersionsStartAboveItsIncarnation() {
