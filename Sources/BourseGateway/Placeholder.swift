@@ -1,1 +1,0 @@
-// BourseGateway: see docs/architecture.md
