@@ -17,7 +17,7 @@ struct Sim: ParsableCommand {
             utilisation, finish-time fairness (FTF), latency ratio (LR), fragmentation and restarts.
 
             Policies (Gavel's heterogeneity-aware policy of that name in brackets):
-            \(PolicyCatalog.entries.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0))\($0.summary)\n  \(String(repeating: " ", count: 16))[\($0.gavelName)]" }.joined(separator: "\n"))
+            \(PolicyCatalog.allEntries.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0))\($0.summary)\n  \(String(repeating: " ", count: 16))[\($0.gavelName)]" }.joined(separator: "\n"))
 
             Examples:
               bourse sim --trace data/traces/dev-80-multi.trace \\
@@ -29,7 +29,10 @@ struct Sim: ParsableCommand {
             Multi-GPU jobs whose GPUs sit on different servers run at the table's *_unconsolidated \
             speed (always so with one GPU per server); --throughput-mode consolidated ignores \
             placement as Gavel's own simulator does. The same inputs always give byte-identical \
-            --json output. See docs/simulator.md for the metric definitions and Gavel fidelity.
+            --json output. See docs/simulator.md for the metric definitions and Gavel fidelity, \
+            docs/bourse-policy.md for Bourse's policy. The restart delay defaults to 30 s when a \
+            bourse policy is in the run (then for every policy of the run, so comparisons are \
+            like with like) and to 0 s (Gavel's) otherwise.
             """)
 
     @Option(help: ArgumentHelp("Trace file in Gavel's format (see data/README.md).", valueName: "file"))
@@ -68,9 +71,15 @@ struct Sim: ParsableCommand {
     @Option(
         name: .customLong("restart-seconds"),
         help: ArgumentHelp(
-            "Checkpoint-restart delay charged when a job starts or moves to other GPUs (0 as in Gavel).",
+            "Checkpoint-restart delay charged when a job starts or moves to other GPUs (default 30 with a bourse policy in the run, else 0 as in Gavel).",
             valueName: "seconds"))
-    var restartSeconds: Double = 0
+    var restartSeconds: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "Throughputs the bourse policies plan with: oracle (the true table) or cf (collaborative-filtering estimates).",
+            valueName: "oracle|cf"))
+    var estimator: String = EstimatorMode.cf.rawValue
 
     @Option(
         name: .customLong("throughput-mode"),
@@ -95,17 +104,23 @@ struct Sim: ParsableCommand {
         if policy == nil && compare == nil { throw ValidationError("give --policy NAME or --compare p1,p2,...") }
         if policy != nil && compare != nil { throw ValidationError("give either --policy or --compare, not both") }
         guard round > 0 else { throw ValidationError("--round must be > 0") }
-        guard restartSeconds >= 0, restartSeconds < round else {
+        guard EstimatorMode(rawValue: estimator) != nil else { throw ValidationError("--estimator must be oracle or cf") }
+        guard effectiveRestart >= 0, effectiveRestart < round else {
             throw ValidationError("--restart-seconds must be >= 0 and shorter than --round")
         }
         guard ThroughputMode(rawValue: throughputMode) != nil else {
             throw ValidationError("--throughput-mode must be placement or consolidated")
         }
         guard ["interior", "simplex"].contains(lpMethod) else { throw ValidationError("--lp must be interior or simplex") }
-        for name in policies where !PolicyCatalog.names.contains(name) {
+        for name in policies where !PolicyCatalog.allNames.contains(name) {
             throw ValidationError(
-                "unknown policy '\(name)'; known policies: \(PolicyCatalog.names.joined(separator: ", "))")
+                "unknown policy '\(name)'; known policies: \(PolicyCatalog.allNames.joined(separator: ", "))")
         }
+    }
+
+    /// 30 s when a bourse policy is in the run (for every policy of it), else Gavel's 0.
+    private var effectiveRestart: Double {
+        restartSeconds ?? (policies.contains(where: PolicyCatalog.isBourse) ? 30 : 0)
     }
 
     private var policies: [String] {
@@ -127,7 +142,8 @@ struct Sim: ParsableCommand {
         let jobs = try SimFiles.report { try GavelTrace.load(path: trace, table: table) }
         var options = SimulationOptions()
         options.roundSeconds = round
-        options.restartSeconds = restartSeconds
+        options.restartSeconds = effectiveRestart
+        options.estimator = EstimatorMode(rawValue: estimator)!
         options.seed = seed
         options.throughputMode = ThroughputMode(rawValue: throughputMode)!
         options.lpMethod = lpMethod == "simplex" ? .simplex : .interiorPoint
@@ -213,7 +229,8 @@ struct Sim: ParsableCommand {
         let all = [header] + rows
         let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
         let first = results[0]
-        var out = "\(first.traceName) (\(first.metrics.jobs) jobs) on \(first.cluster)\n"
+        var out =
+            "\(first.traceName) (\(first.metrics.jobs) jobs) on \(first.cluster), \(first.options.throughputMode.rawValue) throughputs, restart \(formatNumber(first.options.restartSeconds)) s\n"
         for (i, line) in all.enumerated() {
             out += line.enumerated().map { c, cell in
                 c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)

@@ -29,7 +29,26 @@ public enum PolicyCatalog {
             summary: "minimise the time until all active jobs finish (makespan)"),
     ]
 
+    /// The Gavel allocation policies (`make` builds them).
     public static var names: [String] { entries.map(\.name) }
+
+    /// Bourse's own round planners (not allocation policies: `BourseRoundPlanner` plans whole
+    /// rounds itself).
+    public static let plannerEntries: [Entry] = [
+        Entry(
+            name: "bourse", gavelName: "-",
+            summary: "Bourse: elastic, heterogeneity-aware price function + per-round matching"),
+        Entry(
+            name: "bourse-fixed", gavelName: "-",
+            summary: "Bourse with worker counts pinned to the trace's scale factors"),
+    ]
+
+    /// Every policy name `bourse sim` accepts: the Gavel policies, then Bourse's planners.
+    public static var allEntries: [Entry] { entries + plannerEntries }
+    public static var allNames: [String] { allEntries.map(\.name) }
+
+    /// True for Bourse's own planners.
+    public static func isBourse(_ name: String) -> Bool { plannerEntries.contains { $0.name == name } }
 
     /// A fresh policy by command-line name (Gavel's names are accepted too).
     public static func make(_ name: String, lpMethod: LPMethod = .interiorPoint) throws -> any AllocationPolicy {

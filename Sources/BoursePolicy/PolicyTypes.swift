@@ -12,10 +12,13 @@ public struct PolicyJob: Sendable, Hashable {
     public var stepsRemaining: Double
     /// Seconds since the job arrived.
     public var timeSinceArrival: Double
+    /// The job's elastic configurations, for planners that resize jobs (Bourse); nil = fixed at
+    /// `scaleFactor` with `throughputs` (Gavel's policies ignore it).
+    public var elastic: ElasticProfile?
 
     public init(
         id: Int, scaleFactor: Int, priorityWeight: Double = 1, throughputs: [Double], stepsRemaining: Double,
-        timeSinceArrival: Double = 0
+        timeSinceArrival: Double = 0, elastic: ElasticProfile? = nil
     ) {
         self.id = id
         self.scaleFactor = scaleFactor
@@ -23,6 +26,7 @@ public struct PolicyJob: Sendable, Hashable {
         self.throughputs = throughputs
         self.stepsRemaining = stepsRemaining
         self.timeSinceArrival = timeSinceArrival
+        self.elastic = elastic
     }
 }
 

@@ -29,8 +29,21 @@ public struct SimulationOptions: Sendable, Hashable {
     public var throughputMode: ThroughputMode = .placement
     /// How the LP policies solve (interior point mimics Gavel's ECOS).
     public var lpMethod: LPMethod = .interiorPoint
+    /// Where Bourse's planners get throughputs from (the Gavel policies always use the table).
+    public var estimator: EstimatorMode = .oracle
+    /// Knobs of Bourse's planners (`bourse`, `bourse-fixed`); the round length and restart
+    /// delay are taken from this struct's `roundSeconds` and `restartSeconds`.
+    public var bourse = BourseRoundPlanner.Parameters()
 
     public init() {}
+}
+
+/// Where Bourse's planners get throughputs from.
+public enum EstimatorMode: String, Sendable, Hashable, CaseIterable {
+    /// The true table (an oracle).
+    case oracle
+    /// Collaborative-filtering estimates from profiled and observed cells (BourseEstimator).
+    case cf
 }
 
 /// Where a run is, for progress bars.
@@ -63,7 +76,11 @@ public struct Simulation: Sendable {
     /// Per job, per pool type: consolidated and unconsolidated steps/s.
     let consolidatedThroughput: [[Double]]
     let spreadThroughput: [[Double]]
-    var mechanism: GavelRoundMechanism
+    /// Bourse planners only: per job, its elastic configurations with their true speeds (work
+    /// units/s; the simulator runs jobs at these) and what the planner believes.
+    let elasticTruth: [ElasticProfile]?
+    let elasticBelief: [ElasticProfile]?
+    var mechanism: any RoundPlanner
 
     public init(
         trace: [TraceJob], cluster: ClusterConfig, table: ThroughputTable, policy: String,
@@ -80,9 +97,14 @@ public struct Simulation: Sendable {
         self.trace = trace
         self.cluster = cluster
         self.options = options
-        let policyObject = try PolicyCatalog.make(policy, lpMethod: options.lpMethod)
-        self.policyName = policyObject.name
-        self.gavelPolicyName = policyObject.gavelName
+        let isBourse = PolicyCatalog.isBourse(policy)
+        let policyObject: (any AllocationPolicy)? = isBourse ? nil : try PolicyCatalog.make(policy, lpMethod: options.lpMethod)
+        self.policyName = policyObject?.name ?? policy
+        self.gavelPolicyName = policyObject?.gavelName ?? "-"
+        if isBourse && options.estimator == .cf {
+            throw SimulationError(
+                "--estimator cf is not available yet (BourseEstimator has not landed); use --estimator oracle")
+        }
 
         // GPUs: types in Gavel's fill order, servers in config order, ids in config order.
         let counts = cluster.gpuCounts.filter { $0.value > 0 }
@@ -137,15 +159,64 @@ public struct Simulation: Sendable {
         plannedThroughput = planned
         consolidatedThroughput = together
         spreadThroughput = spread
-        mechanism = GavelRoundMechanism(
-            policy: policyObject, pool: pool,
-            configuration: .init(
-                roundSeconds: options.roundSeconds,
-                minimumTimeBetweenAllocationResets: options.minimumTimeBetweenAllocationResets))
+        if let policyObject {
+            elasticTruth = nil
+            elasticBelief = nil
+            mechanism = GavelRoundMechanism(
+                policy: policyObject, pool: pool,
+                configuration: .init(
+                    roundSeconds: options.roundSeconds,
+                    minimumTimeBetweenAllocationResets: options.minimumTimeBetweenAllocationResets))
+        } else {
+            let truth = try trace.enumerated().map { i, job in
+                try Simulation.elasticProfile(
+                    job: job, line: i + 1, table: table, types: types, mode: options.throughputMode,
+                    fixed: policy == "bourse-fixed")
+            }
+            elasticTruth = truth
+            elasticBelief = truth
+            var parameters = options.bourse
+            parameters.roundSeconds = options.roundSeconds
+            parameters.restartSeconds = options.restartSeconds
+            parameters.name = policy
+            mechanism = BourseRoundPlanner(pool: pool, parameters: parameters)
+        }
+    }
+
+    /// A job's elastic range with its speeds in trace steps per second: every scale factor the
+    /// table has for the model (narrowed by the job's min/max workers; only the trace's scale
+    /// factor when `fixed`), speed(w) = steps/s(w) * w / traceScale.
+    public static func elasticProfile(
+        job: TraceJob, line: Int = 0, table: ThroughputTable, types: [String], mode: ThroughputMode, fixed: Bool
+    ) throws -> ElasticProfile {
+        var counts = fixed ? [job.scaleFactor] : table.scaleFactors(model: job.jobType)
+        if !fixed {
+            if let lo = job.minWorkers { counts = counts.filter { $0 >= lo } }
+            if let hi = job.maxWorkers { counts = counts.filter { $0 <= hi } }
+            if counts.isEmpty {
+                throw SimulationError(
+                    "job \(line - 1) (trace line \(line)): no scale factor of '\(job.jobType)' lies in its elastic range")
+            }
+        }
+        let s = Double(job.scaleFactor)
+        let options = counts.map { w -> ElasticOption in
+            let key = JobTypeKey(model: job.jobType, scaleFactor: w)
+            let scale = Double(w) / s
+            let packed = types.map { table.throughput(key, gpuType: $0, consolidated: true) * scale }
+            let spread =
+                mode == .consolidated ? packed : types.map { table.throughput(key, gpuType: $0, consolidated: false) * scale }
+            return ElasticOption(workers: w, packed: packed, spread: spread)
+        }
+        return ElasticProfile(totalWork: Double(job.totalSteps), options: options)
     }
 
     /// Steps/s of job `i` on `workers` of type `t`.
     func runThroughput(job i: Int, type t: Int, workers: [Int]) -> Double {
+        if let elasticTruth {
+            guard let option = elasticTruth[i].options.first(where: { $0.workers == workers.count }) else { return 0 }
+            let onOneServer = Set(workers.map { serverOf[$0]! }).count <= 1
+            return onOneServer ? option.packed[t] : option.spread[t]
+        }
         switch options.throughputMode {
         case .consolidated: return consolidatedThroughput[i][t]
         case .placement:
@@ -179,7 +250,7 @@ struct Engine {
     }
 
     let sim: Simulation
-    var mechanism: GavelRoundMechanism
+    var mechanism: any RoundPlanner
     var stepsDone: [Int]
     var completion: [Double?]
     var runSeconds: [Double]
@@ -269,7 +340,7 @@ struct Engine {
                 PolicyJob(
                     id: id, scaleFactor: trace[id].scaleFactor, priorityWeight: trace[id].priorityWeight,
                     throughputs: sim.plannedThroughput[id], stepsRemaining: Double(trace[id].totalSteps - stepsDone[id]),
-                    timeSinceArrival: now - trace[id].arrivalTime)
+                    timeSinceArrival: now - trace[id].arrivalTime, elastic: sim.elasticBelief?[id])
             }
             let plan = try mechanism.planRound(now: now, jobs: snapshot)
             rounds += 1

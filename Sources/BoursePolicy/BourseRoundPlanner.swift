@@ -1,0 +1,265 @@
+import Foundation
+
+/// Bourse's own policy: every round, price every job's candidate configurations and match job
+/// demands to GPU groups with a per-group price auction (`PriceAuction`), then place the
+/// chosen configurations on concrete GPUs. See docs/bourse-policy.md for the formula.
+///
+/// Pure: value types in, assignments out; the only state is where each job ran last round (so
+/// restarts can be priced and jobs keep their GPUs).
+public struct BourseRoundPlanner: RoundPlanner {
+    public struct Parameters: Sendable, Hashable {
+        /// Round length (s).
+        public var roundSeconds: Double = 360
+        /// Checkpoint-restart delay (s) a configuration change costs.
+        public var restartSeconds: Double = 30
+        /// Aging: a job whose slowdown (time in system / ideal run time) is s gets its value
+        /// multiplied by 1 + (s / agingScale)^agingExponent.
+        public var agingScale: Double = 2
+        public var agingExponent: Double = 2
+        /// Bonus for finishing early inside the round (fraction of a whole job's value).
+        public var finishBonus: Double = 0.1
+        /// Relative precision of the auction prices.
+        public var epsilon: Double = 1e-7
+        /// Name on the command line ("bourse" or "bourse-fixed").
+        public var name: String = "bourse"
+
+        public init() {}
+    }
+
+    /// A GPU group: identical GPUs (one type, one server size).
+    public struct Group: Sendable, Hashable {
+        public var typeIndex: Int
+        public var serverSize: Int
+        /// Servers of the group (indices into `pool.servers[typeIndex]`).
+        public var servers: [Int]
+        public var capacity: Int
+    }
+
+    /// Figures of the last planned round (for benchmarks and tests).
+    public struct RoundStats: Sendable, Hashable {
+        public var jobs = 0
+        public var options = 0
+        public var prunedOptions = 0
+        public var probes = 0
+        public var value = 0.0
+        public var dualBound = 0.0
+        public var prices: [Double] = []
+    }
+
+    public let pool: WorkerPool
+    public let parameters: Parameters
+    public let groups: [Group]
+    public private(set) var allocationCount = 0
+    public private(set) var lastStats = RoundStats()
+    private var order: [Int] = []
+    private var active = Set<Int>()
+    /// Where each job ran in the previous round.
+    private var current: [Int: (group: Int, workers: [Int])] = [:]
+    /// server index -> server of that type holding a worker (per type).
+    private let serverOfWorker: [Int: Int]
+
+    public init(pool: WorkerPool, parameters: Parameters = Parameters()) {
+        self.pool = pool
+        self.parameters = parameters
+        var groups: [Group] = []
+        var serverOfWorker: [Int: Int] = [:]
+        for t in pool.types.indices {
+            var bySize: [Int: [Int]] = [:]
+            for (s, server) in pool.servers[t].enumerated() where !server.isEmpty {
+                bySize[server.count, default: []].append(s)
+                for w in server { serverOfWorker[w] = s }
+            }
+            for size in bySize.keys.sorted(by: >) {
+                let servers = bySize[size]!
+                groups.append(Group(typeIndex: t, serverSize: size, servers: servers, capacity: size * servers.count))
+            }
+        }
+        self.groups = groups
+        self.serverOfWorker = serverOfWorker
+    }
+
+    public var name: String { parameters.name }
+    public var gavelName: String { "-" }
+    public var activeJobs: [Int] { order }
+
+    public mutating func addJob(_ id: Int) {
+        precondition(!active.contains(id), "job \(id) added twice")
+        active.insert(id)
+        order.append(id)
+    }
+
+    public mutating func removeJob(_ id: Int) {
+        guard active.remove(id) != nil else { return }
+        order.removeAll { $0 == id }
+        current[id] = nil
+    }
+
+    public mutating func recordExecution(job id: Int, typeIndex: Int, seconds: Double) {}
+    public mutating func requestAllocationReset() {}
+
+    /// The value of running `job` with `speed` (work units/s) for the coming round: the
+    /// fraction of its remaining work it completes, times its aging factor, with the restart
+    /// delay taken off the round when the configuration changes. See docs/bourse-policy.md.
+    public func value(of job: PolicyJob, speed: Double, changes: Bool, idealSeconds: Double) -> Double {
+        let round = parameters.roundSeconds
+        let delay = changes ? parameters.restartSeconds : 0
+        let remaining = max(job.stepsRemaining, 1e-9)
+        let slowdown = idealSeconds > 0 ? job.timeSinceArrival / idealSeconds : 0
+        let aging = 1 + pow(max(slowdown, 0) / parameters.agingScale, parameters.agingExponent)
+        let work = speed * (round - delay)
+        var fraction = min(work, remaining) / remaining
+        if work >= remaining {
+            let finish = delay + remaining / speed
+            fraction += parameters.finishBonus * max(0, 1 - finish / round)
+        }
+        return job.priorityWeight * aging * fraction
+    }
+
+    /// The matching problem of a round (exposed for tests and the benchmark): per job its
+    /// undominated options (group, workers) with their values, and per option the worker count.
+    public func matchingProblem(jobs: [PolicyJob]) -> (problem: MatchingProblem, workers: [[Int]], pruned: Int) {
+        let capacityPerType = pool.capacity
+        let maxPerServer = pool.maxGPUsPerServer
+        var demands: [[MatchingOption]] = []
+        var workersOf: [[Int]] = []
+        var pruned = 0
+        demands.reserveCapacity(jobs.count)
+        for job in jobs {
+            let profile =
+                job.elastic
+                ?? ElasticProfile(
+                    totalWork: job.stepsRemaining,
+                    options: [ElasticOption(workers: job.scaleFactor, packed: job.throughputs, spread: job.throughputs)])
+            guard job.stepsRemaining > 0 else {
+                demands.append([])
+                workersOf.append([])
+                continue
+            }
+            let best = profile.bestSpeed(capacity: capacityPerType, maxPerServer: maxPerServer)
+            let ideal = best > 0 ? profile.totalWork / best : 0
+            let now = current[job.id]
+            var options: [MatchingOption] = []
+            var counts: [Int] = []
+            for (g, group) in groups.enumerated() {
+                let t = group.typeIndex
+                // (workers, value) on this group, then drop dominated ones: more GPUs, no more value.
+                var here: [(w: Int, v: Double)] = []
+                for o in profile.options where o.workers <= group.capacity {
+                    let same = now.map { $0.group == g && $0.workers.count == o.workers } ?? false
+                    var speed = o.workers <= group.serverSize ? o.packed[t] : o.spread[t]
+                    if same, let now {
+                        let servers = Set(now.workers.map { serverOfWorker[$0] ?? -1 })
+                        speed = servers.count <= 1 ? o.packed[t] : o.spread[t]
+                    }
+                    guard speed > 0 else { continue }
+                    here.append((o.workers, value(of: job, speed: speed, changes: !same, idealSeconds: ideal)))
+                }
+                here.sort { $0.w != $1.w ? $0.w < $1.w : $0.v > $1.v }
+                var bestSoFar = -Double.infinity
+                for entry in here {
+                    if entry.v <= bestSoFar {
+                        pruned += 1
+                        continue
+                    }
+                    bestSoFar = entry.v
+                    options.append(MatchingOption(group: g, units: entry.w, value: entry.v))
+                    counts.append(entry.w)
+                }
+            }
+            demands.append(options)
+            workersOf.append(counts)
+        }
+        return (MatchingProblem(capacity: groups.map(\.capacity), demands: demands), workersOf, pruned)
+    }
+
+    public mutating func planRound(now: Double, jobs: [PolicyJob]) throws -> [RoundAssignment] {
+        let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0) })
+        var ordered: [PolicyJob] = []
+        ordered.reserveCapacity(order.count)
+        for id in order {
+            guard let job = byID[id] else { throw PolicyError("planRound: active job \(id) missing from the snapshot") }
+            ordered.append(job)
+        }
+        let (problem, _, pruned) = matchingProblem(jobs: ordered)
+        let solution = PriceAuction.solve(problem, epsilon: parameters.epsilon)
+        allocationCount += 1
+        lastStats = RoundStats(
+            jobs: ordered.count, options: problem.demands.reduce(0) { $0 + $1.count }, prunedOptions: pruned,
+            probes: solution.probes, value: solution.value, dualBound: solution.dualBound, prices: solution.prices)
+
+        // Placement, group by group: jobs keeping their configuration keep their GPUs; the others
+        // take the best-fitting server (fewest free GPUs that still hold them all), or the
+        // emptiest servers when they must spread.
+        var chosen: [[(id: Int, workers: Int)]] = Array(repeating: [], count: groups.count)
+        for (j, job) in ordered.enumerated() {
+            guard let c = solution.choice[j] else { continue }
+            let o = problem.demands[j][c]
+            chosen[o.group].append((job.id, o.units))
+        }
+        var assignments: [RoundAssignment] = []
+        var next: [Int: (group: Int, workers: [Int])] = [:]
+        for (g, group) in groups.enumerated() where !chosen[g].isEmpty {
+            let t = group.typeIndex
+            let size = group.serverSize
+            var free: [Int: [Int]] = [:]  // server -> free GPU ids
+            for s in group.servers { free[s] = pool.servers[t][s] }
+            var placed: [Int: [Int]] = [:]
+            for (id, w) in chosen[g] {
+                guard let prev = current[id], prev.group == g, prev.workers.count == w else { continue }
+                placed[id] = prev.workers
+                for worker in prev.workers {
+                    let s = serverOfWorker[worker]!
+                    free[s]!.removeAll { $0 == worker }
+                }
+            }
+            // Buckets of servers by free count (lazy: entries are checked when popped).
+            var buckets: [[Int]] = Array(repeating: [], count: size + 1)
+            for s in group.servers.reversed() { buckets[free[s]!.count].append(s) }
+            func pop(_ f: Int) -> Int? {
+                while let s = buckets[f].popLast() {
+                    if free[s]!.count == f { return s }
+                }
+                return nil
+            }
+            func take(_ n: Int, from s: Int) -> [Int] {
+                let ids = Array(free[s]!.prefix(n))
+                free[s]!.removeFirst(n)
+                buckets[free[s]!.count].append(s)
+                return ids
+            }
+            let movers = chosen[g].filter { placed[$0.id] == nil }.sorted { $0.workers != $1.workers ? $0.workers > $1.workers : $0.id < $1.id }
+            for (id, w) in movers {
+                var mine: [Int] = []
+                if w <= size {
+                    for f in w...size {
+                        if let s = pop(f) {
+                            mine = take(w, from: s)
+                            break
+                        }
+                    }
+                }
+                var f = size
+                while mine.count < w && f > 0 {
+                    if let s = pop(f) {
+                        mine += take(min(f, w - mine.count), from: s)
+                    } else {
+                        f -= 1
+                    }
+                }
+                guard mine.count == w else {
+                    throw PolicyError("placement: could not find \(w) free \(pool.types[t]) GPUs for job \(id)")
+                }
+                placed[id] = mine
+            }
+            for (id, _) in chosen[g] {
+                let workers = placed[id]!
+                let kept = current[id].map { $0.group == g && Set($0.workers) == Set(workers) } ?? false
+                assignments.append(RoundAssignment(jobID: id, typeIndex: t, workers: workers, keepsPreviousWorkers: kept))
+                next[id] = (g, workers)
+            }
+        }
+        current = next
+        assignments.sort { $0.jobID < $1.jobID }
+        return assignments
+    }
+}
