@@ -1,9 +1,91 @@
 import ArgumentParser
+import BourseGateway
+import BourseModel
+import BourseTransport
+import BourseWorkload
+import Foundation
+import Logging
 
-struct Gateway: PlannedCommand {
-    static let plannedName = "gateway"
-    static let plannedIssue = 5
+/// `bourse gateway`: the durable job store and the client API.
+struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gateway", abstract: "Run the gateway process (durable job store, client API) (not built yet: issue #5)")
-    @Argument(parsing: .captureForPassthrough, help: .hidden) var rest: [String] = []
+        commandName: "gateway",
+        abstract: "Run the gateway process: accepts, stores and answers for jobs (durable SQLite job store).",
+        discussion: """
+            Clients (bourse submit/jobs/status/cancel) and shards talk to the gateway over NNG \
+            request/reply with protobuf-c frames. A submission is validated against the throughput \
+            table, written to the store (SQLite, WAL, synchronous=FULL) and only then acknowledged, \
+            so acknowledged jobs survive a crash (SIGKILL included) and a restart on the same store. \
+            Each job gets a home shard: the rack shard of the config with the fewest unfinished jobs.
+
+            Prints "gateway listening on ADDR, store PATH" once ready; logs its decisions on stderr. \
+            Garbage frames are answered with a MALFORMED error, counted and logged; the gateway lives on.
+
+            Examples:
+              bourse gateway --config cluster-configs/demo.yaml
+              bourse gateway --config cluster-configs/demo.yaml --db /var/lib/bourse/demo.db
+              bourse gateway --config cluster-configs/demo.yaml --listen ipc:///tmp/bourse-gw.sock
+            """)
+
+    @Option(help: ArgumentHelp("Cluster config (YAML): its racks' shards are the home shards; its gateway address is the default --listen.", valueName: "file"))
+    var config: String
+
+    @Option(help: ArgumentHelp("SQLite job store; created if missing (default: <cluster name>-gateway.db in the working directory).", valueName: "path"))
+    var db: String?
+
+    @Option(help: ArgumentHelp("NNG URL to listen on (default: the config's gateway address).", valueName: "addr"))
+    var listen: String?
+
+    @Option(help: ArgumentHelp("Throughput table in Gavel's JSON format (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
+    var throughputs: String?
+
+    @Option(help: "Requests handled concurrently by the listener (NNG contexts).")
+    var concurrency: Int = 16
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "bourse.gateway")
+        let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
+        let tablePath = try throughputs ?? SimFiles.defaultTablePath()
+        let table = try SimFiles.report { try ThroughputTable.load(path: tablePath) }
+        let storePath = db ?? "\(cluster.name)-gateway.db"
+        let address = listen ?? cluster.gateway.address
+
+        let store: JobStore
+        do {
+            store = try JobStore(path: storePath)
+        } catch {
+            let hint = error.isBusy ? " (another gateway has this store open)" : ""
+            throw GatewayClientError("cannot open the job store \(storePath)\(hint): \(error)")
+        }
+        let settings = BourseGateway.Gateway.settings(cluster: cluster, catalog: JobCatalog(table: table))
+        let gateway = try BourseGateway.Gateway(settings: settings, store: store, logger: logger)
+        let server: ReplyServer
+        do {
+            server = try ReplyServer(listening: address)
+        } catch {
+            let hint = error.isAddressInUse ? " (is another gateway running there?)" : ""
+            throw GatewayClientError("cannot listen on \(address)\(hint): \(error)")
+        }
+        let jobs = await gateway.jobCount
+        logger.info(
+            "cluster '\(cluster.name)': home shards \(settings.shards.joined(separator: ", ")); \(jobs) jobs in the store; table \(tablePath)")
+        Output.line("gateway listening on \(address), store \(storePath)")
+        try await gateway.serve(server, concurrency: concurrency)
+    }
 }
