@@ -52,7 +52,10 @@ echo "== 4. 1000 seeded garbage frames to $first"
 echo "   (its log: $(grep -c 'dropped malformed frame' "$run_dir"/shard-r0.log || true) malformed frames counted and dropped)"
 
 echo "== 5. simulator: Gavel's dev-80-multi trace on the 4:4:4 Gavel cluster"
+echo "   with consolidated throughputs, as Gavel's own simulator; what Gavel printed for this trace:"
+awk -F'\t' '$1=="dev-80-multi.trace" && ($3=="fifo_perf" || $3=="max_min_fairness_perf" || $3=="finish_time_fairness_perf" || $3=="max_sum_throughput_perf") {printf "     %-28s avg JCT %6.2f h  makespan %6.2f h\n", $3, $4/3600, $5/3600}' \
+  data/traces/gavel-reference-results.tsv
 "$bourse" sim --trace data/traces/dev-80-multi.trace --cluster cluster-configs/gavel-4-4-4.yaml \
-  --compare fifo,gavel-las,gavel-ftf,gavel-maxsum
+  --throughput-mode consolidated --compare fifo,gavel-las,gavel-ftf,gavel-maxsum
 
 echo "== done; stopping the shard processes"
