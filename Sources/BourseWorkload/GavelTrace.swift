@@ -1,11 +1,13 @@
 import Foundation
 
-/// A malformed trace line, naming the file, the 1-based line number and the field.
+/// A malformed line of a trace (Gavel's format) or of the Philly log, naming the file, the
+/// 1-based line number and the field.
 public struct TraceError: Error, CustomStringConvertible, Equatable {
     public var file: String
     /// 1-based line number; 0 when the problem is not tied to a line.
     public var line: Int
-    /// The field's name as in Gavel's format (e.g. "total_steps"), or nil for the whole line.
+    /// The field's name as in the file's format (e.g. "total_steps", "duration"), or nil when the
+    /// whole line (or file) is at fault.
     public var field: String?
     public var message: String
 

@@ -29,29 +29,6 @@ public struct PhillyJob: Sendable, Hashable {
     public var timestamp: String { PhillyTrace.formatTimestamp(submitTime) }
 }
 
-/// A malformed Philly CSV: names the file, the 1-based line and, when one is at fault, the column.
-public struct PhillyTraceError: Error, Equatable, CustomStringConvertible {
-    public var source: String
-    public var line: Int
-    /// Column name (`timestamp`, `duration`, `num_gpus`, `gpu_time`, `cluster`); nil when the
-    /// whole line is at fault (header, column count) or the file cannot be read.
-    public var field: String?
-    public var message: String
-
-    public init(source: String, line: Int, field: String?, message: String) {
-        self.source = source
-        self.line = line
-        self.field = field
-        self.message = message
-    }
-
-    public var description: String {
-        if let field { return "\(source):\(line): field '\(field)': \(message)" }
-        if line > 0 { return "\(source):\(line): \(message)" }
-        return "\(source): \(message)"
-    }
-}
-
 /// A span of the log's submission times: [start, start + seconds).
 public struct PhillyWindow: Sendable, Hashable {
     /// Seconds since the Unix epoch (UTC).
@@ -90,27 +67,27 @@ public struct PhillyTrace: Sendable {
     public init(jobs: [PhillyJob]) { self.jobs = jobs }
 
     /// Parses CSV text; `source` names it in errors.
-    public init(parsing text: String, source: String = "<input>") throws(PhillyTraceError) {
+    public init(parsing text: String, source: String = "<input>") throws(TraceError) {
         var text = text
-        var result: Result<[PhillyJob], PhillyTraceError> = .success([])
+        var result: Result<[PhillyJob], TraceError> = .success([])
         text.withUTF8 { buffer in
-            result = Result { () throws(PhillyTraceError) in try Self.parse(buffer, source: source) }
+            result = Result { () throws(TraceError) in try Self.parse(buffer, source: source) }
         }
         jobs = try result.get()
     }
 
     /// Reads and parses a CSV file.
-    public init(contentsOf path: String) throws(PhillyTraceError) {
+    public init(contentsOf path: String) throws(TraceError) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw PhillyTraceError(source: path, line: 0, field: nil, message: "cannot read the file (\(error.localizedDescription))")
+            throw TraceError(file: path, line: 0, field: nil, message: "cannot read the file (\(error.localizedDescription))")
         }
-        var result: Result<[PhillyJob], PhillyTraceError> = .success([])
+        var result: Result<[PhillyJob], TraceError> = .success([])
         data.withUnsafeBytes { raw in
             let buffer = raw.bindMemory(to: UInt8.self)
-            result = Result { () throws(PhillyTraceError) in try Self.parse(buffer, source: path) }
+            result = Result { () throws(TraceError) in try Self.parse(buffer, source: path) }
         }
         jobs = try result.get()
     }
@@ -219,7 +196,7 @@ public struct PhillyTrace: Sendable {
 
     // MARK: - CSV
 
-    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, source: String) throws(PhillyTraceError) -> [PhillyJob] {
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, source: String) throws(TraceError) -> [PhillyJob] {
         var jobs: [PhillyJob] = []
         jobs.reserveCapacity(buffer.count / 40)
         var lineNumber = 0
@@ -267,24 +244,24 @@ public struct PhillyTrace: Sendable {
                 let names = (0..<min(count, 5)).map { String(decoding: field($0), as: UTF8.self).lowercased() }
                 if count == 5 && names == columns { continue }
                 if parseTimestamp(bytes: field(0)) != nil {
-                    throw PhillyTraceError(
-                        source: source, line: lineNumber, field: nil,
+                    throw TraceError(
+                        file: source, line: lineNumber, field: nil,
                         message: "missing header: the first line must be `\(columns.joined(separator: ","))`, found a data row")
                 }
                 let found = String(decoding: buffer[pos..<lineEnd], as: UTF8.self)
-                throw PhillyTraceError(
-                    source: source, line: lineNumber, field: nil,
+                throw TraceError(
+                    file: source, line: lineNumber, field: nil,
                     message: "unexpected header: expected `\(columns.joined(separator: ","))`, found `\(clip(found))`")
             }
 
             guard count == 5 else {
-                throw PhillyTraceError(
-                    source: source, line: lineNumber, field: nil,
+                throw TraceError(
+                    file: source, line: lineNumber, field: nil,
                     message: "expected 5 comma-separated fields (\(columns.joined(separator: ","))), found \(count)")
             }
 
-            func fail(_ k: Int, _ message: String) -> PhillyTraceError {
-                PhillyTraceError(source: source, line: lineNumber, field: columns[k], message: message)
+            func fail(_ k: Int, _ message: String) -> TraceError {
+                TraceError(file: source, line: lineNumber, field: columns[k], message: message)
             }
             func text(_ k: Int) -> String { String(decoding: field(k), as: UTF8.self) }
 
@@ -315,8 +292,8 @@ public struct PhillyTrace: Sendable {
                     gpuTime: gpuTime, cluster: text(4)))
         }
         if !sawHeader {
-            throw PhillyTraceError(
-                source: source, line: max(lineNumber, 1), field: nil,
+            throw TraceError(
+                file: source, line: max(lineNumber, 1), field: nil,
                 message: "empty file: expected the header `\(columns.joined(separator: ","))`")
         }
         return jobs

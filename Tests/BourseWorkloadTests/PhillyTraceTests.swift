@@ -7,7 +7,7 @@ final class PhillyTraceTests: XCTestCase {
     private let header = "timestamp,duration,num_gpus,gpu_time,cluster\n"
 
     /// Parses `text` expecting a failure; returns the error.
-    private func parseError(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> PhillyTraceError? {
+    private func parseError(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> TraceError? {
         do {
             let trace = try PhillyTrace(parsing: text, source: "t.csv")
             XCTFail("expected a parse error, got \(trace.jobs.count) jobs", file: file, line: line)
@@ -27,7 +27,7 @@ final class PhillyTraceTests: XCTestCase {
         XCTAssertTrue(error.description.contains(needle), "\(error) should mention \(needle)", file: file, line: testLine)
         XCTAssertTrue(error.description.hasPrefix("t.csv:\(line): "), "\(error)", file: file, line: testLine)
         if let field {
-            XCTAssertTrue(error.description.contains("field '\(field)'"), "\(error)", file: file, line: testLine)
+            XCTAssertTrue(error.description.contains("(field \(field))"), "\(error)", file: file, line: testLine)
         }
     }
 
@@ -67,7 +67,7 @@ final class PhillyTraceTests: XCTestCase {
         try (header + "2017-10-07 09:31:56,69.0,1,69.0,11cb48\n2017-10-07 09:31:56,x,1,69.0,11cb48\n")
             .write(to: bad, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try PhillyTrace(contentsOf: bad.path)) { error in
-            XCTAssertEqual("\(error)", "\(bad.path):3: field 'duration': expected a number of seconds, found \"x\"")
+            XCTAssertEqual("\(error)", "\(bad.path):3 (field duration): expected a number of seconds, found \"x\"")
         }
         XCTAssertThrowsError(try PhillyTrace(contentsOf: dir.appendingPathComponent("none.csv").path)) { error in
             XCTAssertTrue("\(error)".contains("cannot read the file"), "\(error)")
