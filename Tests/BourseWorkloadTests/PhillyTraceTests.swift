@@ -25,7 +25,7 @@ final class PhillyTraceTests: XCTestCase {
         XCTAssertEqual(error.line, line, "\(error)", file: file, line: testLine)
         XCTAssertEqual(error.field, field, "\(error)", file: file, line: testLine)
         XCTAssertTrue(error.description.contains(needle), "\(error) should mention \(needle)", file: file, line: testLine)
-        XCTAssertTrue(error.description.hasPrefix("t.csv:\(line): "), "\(error)", file: file, line: testLine)
+        XCTAssertTrue(error.description.hasPrefix("t.csv:\(line)\(field.map { " (field \($0))" } ?? ""): "), "\(error)", file: file, line: testLine)
         if let field {
             XCTAssertTrue(error.description.contains("(field \(field))"), "\(error)", file: file, line: testLine)
         }
