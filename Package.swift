@@ -35,6 +35,18 @@ let package = Package(
         .target(name: "BoursePolicy", dependencies: ["BourseModel", "BourseWorkload", "BourseLP", "BourseEstimator"]),
         .target(name: "BourseMembership"),
         .target(
+            name: "BourseAgent",
+            dependencies: [
+                "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "BourseShard",
+            dependencies: [
+                "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "BoursePolicy", "BourseMembership",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "BourseGateway",
             dependencies: [
                 "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "CSQLite",
@@ -46,6 +58,7 @@ let package = Package(
             dependencies: [
                 "BourseWire", "BourseTransport", "BourseModel", "BourseLP", "BourseWorkload",
                 "BoursePolicy", "BourseSimulator", "BourseEstimator", "BourseMembership", "BourseGateway",
+                "BourseShard", "BourseAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -59,6 +72,8 @@ let package = Package(
         .testTarget(name: "BourseEstimatorTests", dependencies: ["BourseEstimator"]),
         .testTarget(name: "BoursePolicyTests", dependencies: ["BoursePolicy", "BourseLP"]),
         .testTarget(name: "BourseMembershipTests", dependencies: ["BourseMembership"]),
+        .testTarget(name: "BourseAgentTests", dependencies: ["BourseAgent", "BourseWire"]),
+        .testTarget(name: "BourseShardTests", dependencies: ["BourseShard", "BourseWire", "BourseMembership"]),
         .testTarget(name: "BourseGatewayTests", dependencies: ["BourseGateway", "BourseWire", "BourseTransport"]),
         .testTarget(name: "BourseSimulatorTests", dependencies: ["BourseSimulator"]),
         .testTarget(name: "BourseCLITests", dependencies: ["BourseModel"]),

@@ -1,0 +1,1 @@
+// BourseAgent: see docs/architecture.md

@@ -1,0 +1,1 @@
+// BourseShard: see docs/architecture.md
