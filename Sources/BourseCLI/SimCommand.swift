@@ -97,6 +97,18 @@ struct Sim: ParsableCommand {
             "Minimum seconds between allocation recomputations (Gavel's default 1920).", valueName: "seconds"))
     var resetInterval: Double = 1920
 
+    @Option(
+        name: .customLong("fairness-threshold"),
+        help: ArgumentHelp(
+            "bourse policies: projected finish-time fairness at which aging doubles a job's value (see docs/bourse-policy.md).",
+            valueName: "rho"))
+    var fairnessThreshold: Double = BourseRoundPlanner.Parameters().fairnessThreshold
+
+    @Option(
+        name: .customLong("fairness-exponent"),
+        help: ArgumentHelp("bourse policies: how steeply aging grows past the threshold.", valueName: "k"))
+    var fairnessExponent: Double = BourseRoundPlanner.Parameters().fairnessExponent
+
     @Flag(help: "Never draw a progress bar.")
     var quiet = false
 
@@ -104,6 +116,9 @@ struct Sim: ParsableCommand {
         if policy == nil && compare == nil { throw ValidationError("give --policy NAME or --compare p1,p2,...") }
         if policy != nil && compare != nil { throw ValidationError("give either --policy or --compare, not both") }
         guard round > 0 else { throw ValidationError("--round must be > 0") }
+        guard fairnessThreshold > 0, fairnessExponent >= 0 else {
+            throw ValidationError("--fairness-threshold must be > 0 and --fairness-exponent >= 0")
+        }
         guard EstimatorMode(rawValue: estimator) != nil else { throw ValidationError("--estimator must be oracle or cf") }
         guard effectiveRestart >= 0, effectiveRestart < round else {
             throw ValidationError("--restart-seconds must be >= 0 and shorter than --round")
@@ -144,6 +159,8 @@ struct Sim: ParsableCommand {
         options.roundSeconds = round
         options.restartSeconds = effectiveRestart
         options.estimator = EstimatorMode(rawValue: estimator)!
+        options.bourse.fairnessThreshold = fairnessThreshold
+        options.bourse.fairnessExponent = fairnessExponent
         options.seed = seed
         options.throughputMode = ThroughputMode(rawValue: throughputMode)!
         options.lpMethod = lpMethod == "simplex" ? .simplex : .interiorPoint

@@ -12,14 +12,18 @@ public struct BourseRoundPlanner: RoundPlanner {
         public var roundSeconds: Double = 360
         /// Checkpoint-restart delay (s) a configuration change costs.
         public var restartSeconds: Double = 30
-        /// Aging: a job whose slowdown (time in system / ideal run time) is s gets its value
-        /// multiplied by 1 + (s / agingScale)^agingExponent.
-        public var agingScale: Double = 2
-        public var agingExponent: Double = 2
+        /// Aging by projected finish-time fairness: a job whose projected rho (time in system
+        /// plus remaining work at its best speed, over its time alone on a 1/N share of the
+        /// cluster) is r gets its value multiplied by 1 + (r / fairnessThreshold)^fairnessExponent.
+        public var fairnessThreshold: Double = 0.5
+        public var fairnessExponent: Double = 6
         /// Bonus for finishing early inside the round (fraction of a whole job's value).
         public var finishBonus: Double = 0.1
         /// Relative precision of the auction prices.
         public var epsilon: Double = 1e-7
+        /// At most this many improving chains/cycles after the price phase (each costs one pass
+        /// over the options).
+        public var improvementLimit: Int = 64
         /// Name on the command line ("bourse" or "bourse-fixed").
         public var name: String = "bourse"
 
@@ -100,12 +104,10 @@ public struct BourseRoundPlanner: RoundPlanner {
     /// The value of running `job` with `speed` (work units/s) for the coming round: the
     /// fraction of its remaining work it completes, times its aging factor, with the restart
     /// delay taken off the round when the configuration changes. See docs/bourse-policy.md.
-    public func value(of job: PolicyJob, speed: Double, changes: Bool, idealSeconds: Double) -> Double {
+    public func value(of job: PolicyJob, speed: Double, changes: Bool, aging: Double) -> Double {
         let round = parameters.roundSeconds
         let delay = changes ? parameters.restartSeconds : 0
         let remaining = max(job.stepsRemaining, 1e-9)
-        let slowdown = idealSeconds > 0 ? job.timeSinceArrival / idealSeconds : 0
-        let aging = 1 + pow(max(slowdown, 0) / parameters.agingScale, parameters.agingExponent)
         let work = speed * (round - delay)
         var fraction = min(work, remaining) / remaining
         if work >= remaining {
@@ -113,6 +115,23 @@ public struct BourseRoundPlanner: RoundPlanner {
             fraction += parameters.finishBonus * max(0, 1 - finish / round)
         }
         return job.priorityWeight * aging * fraction
+    }
+
+    /// 1 + (rho / threshold)^exponent, rho = the job's projected finish-time fairness: (time in
+    /// system + remaining work at its best speed) / (total work / its throughput alone on a 1/N
+    /// share of the cluster, N = active jobs), the share split over types as Gavel's isolated
+    /// policy does (capacity_t / N / scale, scaled down to sum to at most 1).
+    public func agingFactor(_ job: PolicyJob, totalWork: Double, bestSpeed: Double, activeJobs: Int) -> Double {
+        let capacity = pool.capacity
+        let n = Double(max(activeJobs, 1))
+        var share = capacity.map { Double($0) / n / Double(max(job.scaleFactor, 1)) }
+        let sum = share.reduce(0, +)
+        if sum > 1 { share = share.map { $0 / sum } }
+        var isolated = 0.0
+        for t in share.indices where t < job.throughputs.count { isolated += share[t] * job.throughputs[t] }
+        guard isolated > 0, bestSpeed > 0, totalWork > 0 else { return 1 }
+        let rho = (job.timeSinceArrival + job.stepsRemaining / bestSpeed) / (totalWork / isolated)
+        return 1 + pow(max(rho, 0) / parameters.fairnessThreshold, parameters.fairnessExponent)
     }
 
     /// The matching problem of a round (exposed for tests and the benchmark): per job its
@@ -136,7 +155,7 @@ public struct BourseRoundPlanner: RoundPlanner {
                 continue
             }
             let best = profile.bestSpeed(capacity: capacityPerType, maxPerServer: maxPerServer)
-            let ideal = best > 0 ? profile.totalWork / best : 0
+            let aging = agingFactor(job, totalWork: profile.totalWork, bestSpeed: best, activeJobs: jobs.count)
             let now = current[job.id]
             var options: [MatchingOption] = []
             var counts: [Int] = []
@@ -152,7 +171,7 @@ public struct BourseRoundPlanner: RoundPlanner {
                         speed = servers.count <= 1 ? o.packed[t] : o.spread[t]
                     }
                     guard speed > 0 else { continue }
-                    here.append((o.workers, value(of: job, speed: speed, changes: !same, idealSeconds: ideal)))
+                    here.append((o.workers, value(of: job, speed: speed, changes: !same, aging: aging)))
                 }
                 here.sort { $0.w != $1.w ? $0.w < $1.w : $0.v > $1.v }
                 var bestSoFar = -Double.infinity
@@ -181,7 +200,8 @@ public struct BourseRoundPlanner: RoundPlanner {
             ordered.append(job)
         }
         let (problem, _, pruned) = matchingProblem(jobs: ordered)
-        let solution = PriceAuction.solve(problem, epsilon: parameters.epsilon)
+        let solution = PriceAuction.solve(
+            problem, epsilon: parameters.epsilon, maxImprovements: parameters.improvementLimit)
         allocationCount += 1
         lastStats = RoundStats(
             jobs: ordered.count, options: problem.demands.reduce(0) { $0 + $1.count }, prunedOptions: pruned,
