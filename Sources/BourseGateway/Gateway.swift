@@ -21,10 +21,10 @@ public typealias TenantTokenCheck = @Sendable (TenantRequest) -> Bool
 /// writes durable in the ``JobStore`` before answering, and logs.
 ///
 /// Threading: the actor runs on its own dedicated thread (``DedicatedThreadExecutor``), not on
-/// the cooperative pool. Every request is handled synchronously within one actor turn (decide,
-/// commit with fsync, adopt the new state, encode the reply), so requests are serialised and
-/// never interleave between a decision and its commit, and the fsync of a durable commit never
-/// blocks one of the pool's few threads.
+/// the cooperative pool, so the fsync of a durable commit never blocks one of the pool's few
+/// threads. Requests are decided, committed and adopted within one actor turn (no suspension
+/// between a decision and its commit); frames that queue up meanwhile are group-committed
+/// (see ``handle(frame:)``).
 public actor Gateway {
     private let executor: DedicatedThreadExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -77,13 +77,80 @@ public actor Gateway {
     }
 
     /// Answers one frame with one frame. Never fails: bad input gets an Error envelope.
-    public func handle(frame: [UInt8]) -> [UInt8] {
-        let reply: Envelope.Body
-        do {
-            reply = handle(try WireCodec.decode(frame))
-        } catch {
-            reply = run { core in core.malformedFrame(bytes: frame.count, error: error.description) }
+    ///
+    /// Group commit: frames that arrive while the store is busy committing wait in a queue; the
+    /// next turn decides all of them on one copy of the core and commits their writes in ONE
+    /// durable transaction (one fsync), then answers each. If that transaction fails, the batch
+    /// is redone one request per transaction, so one bad write cannot fail the others. A reply is
+    /// never sent before its writes are durable.
+    public func handle(frame: [UInt8]) async -> [UInt8] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<[UInt8], Never>) in
+            queued.append((frame, continuation))
+            if !drainScheduled {
+                drainScheduled = true
+                // Runs on this actor's executor after the turns already queued there (FIFO), so
+                // frames arriving meanwhile join this batch.
+                Task { self.drain() }
+            }
         }
+    }
+
+    private var queued: [(frame: [UInt8], continuation: CheckedContinuation<[UInt8], Never>)] = []
+    private var drainScheduled = false
+    /// Durable transactions written, and the requests they carried (batch size = ratio).
+    public private(set) var commits = (transactions: 0, requests: 0)
+
+    private func drain() {
+        let batch = queued
+        queued.removeAll(keepingCapacity: true)
+        drainScheduled = false
+        guard !batch.isEmpty else { return }
+        let now = clock()
+        var next = core
+        let decisions = batch.map { decide(frame: $0.frame, core: &next, now: now) }
+        let writes = decisions.flatMap(\.writes)
+        do {
+            try store.apply(writes)
+        } catch {
+            if batch.count > 1 { logger.warning("group commit of \(batch.count) requests failed (\(error)); retrying one by one") }
+            for item in batch {
+                let reply = run { core in decide(frame: item.frame, core: &core, now: clock()) }
+                item.continuation.resume(returning: encode(reply))
+            }
+            return
+        }
+        core = next
+        if !writes.isEmpty {
+            commits.transactions += 1
+            commits.requests += decisions.count { !$0.writes.isEmpty }
+        }
+        for (item, decision) in zip(batch, decisions) {
+            emit(decision)
+            item.continuation.resume(returning: encode(decision.reply))
+        }
+    }
+
+    /// Decodes and decides one frame on `core` (a copy the caller adopts after committing).
+    private func decide(frame: [UInt8], core: inout GatewayCore, now: Double) -> GatewayDecision {
+        let request: Envelope
+        do {
+            request = try WireCodec.decode(frame)
+        } catch {
+            return core.malformedFrame(bytes: frame.count, error: error.description)
+        }
+        return decide(request, core: &core, now: now)
+    }
+
+    private func decide(_ request: Envelope, core: inout GatewayCore, now: Double) -> GatewayDecision {
+        if let tokenCheck, let check = tenantRequest(request, core: core), !tokenCheck(check) {
+            return GatewayDecision(
+                reply: .error(WireErrorMessage(code: .unauthorized, message: "tenant token refused", field: "tenant_token")),
+                log: [GatewayLogLine(.warning, "refused a \(check.kind) for tenant '\(check.tenant)': bad tenant token")])
+        }
+        return core.handle(request, now: now)
+    }
+
+    private func encode(_ reply: Envelope.Body) -> [UInt8] {
         sequence += 1
         let envelope = Envelope(senderID: core.settings.gatewayID, sequence: sequence, sentAt: clock(), body: reply)
         do {
@@ -98,14 +165,10 @@ public actor Gateway {
         }
     }
 
-    /// Answers one decoded request (in-process callers and tests).
+    /// Answers one decoded request in its own transaction (in-process callers and tests).
     public func handle(_ request: Envelope) -> Envelope.Body {
-        if let tokenCheck, let check = tenantRequest(request), !tokenCheck(check) {
-            logger.warning("refused a \(check.kind) for tenant '\(check.tenant)': bad tenant token")
-            return .error(WireErrorMessage(code: .unauthorized, message: "tenant token refused", field: "tenant_token"))
-        }
         let now = clock()
-        return run { core in core.handle(request, now: now) }
+        return run { core in decide(request, core: &core, now: now) }
     }
 
     /// Runs a core step on a copy; adopts the copy only if its writes were committed.
@@ -120,6 +183,15 @@ public actor Gateway {
             return .error(WireErrorMessage(code: .unavailable, message: "the job store could not record this: \(error.message)"))
         }
         core = next
+        if !decision.writes.isEmpty {
+            commits.transactions += 1
+            commits.requests += 1
+        }
+        emit(decision)
+        return decision.reply
+    }
+
+    private func emit(_ decision: GatewayDecision) {
         for line in decision.log {
             switch line.level {
             case .debug: logger.debug("\(line.message)")
@@ -129,10 +201,9 @@ public actor Gateway {
             }
         }
         if let noticeSink { decision.notices.forEach(noticeSink) }
-        return decision.reply
     }
 
-    private func tenantRequest(_ request: Envelope) -> TenantRequest? {
+    private func tenantRequest(_ request: Envelope, core: GatewayCore) -> TenantRequest? {
         let kind = request.body.kindName
         switch request.body {
         case .submitJob(let s): return TenantRequest(tenant: s.spec?.tenant ?? "", token: s.tenantToken, kind: kind)

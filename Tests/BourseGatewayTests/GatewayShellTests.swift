@@ -40,6 +40,32 @@ struct GatewayShellTests {
         await again.shutdown()
     }
 
+    @Test("concurrent frames are group-committed: every one acknowledged is durable, ids unique")
+    func groupCommit() async throws {
+        let dir = try TempDirectory()
+        let path = dir.path("gw.db")
+        let gateway = try Gateway(settings: testSettings, store: try JobStore(path: path))
+        let frames = try (0..<60).map { i in
+            i % 10 == 9 ? [0xFF, 0x00] : try frame(.submitJob(SubmitJob(spec: spec(), idempotencyKey: i % 10 == 8 ? "same" : "")))
+        }
+        let replies = await withTaskGroup(of: Envelope.Body?.self) { group in
+            for f in frames { group.addTask { try? WireCodec.decode(await gateway.handle(frame: f)).body } }
+            return await group.reduce(into: [Envelope.Body?]()) { $0.append($1) }
+        }
+        let ids = replies.compactMap { $0?.submitAck?.jobID }
+        let codes: [WireErrorCode] = replies.compactMap { $0?.errorMessage?.code }
+        let malformed = codes.filter { $0 == .malformed }.count
+        #expect(malformed == 6)
+        #expect(ids.count == 54)
+        #expect(Set(ids).count == 49)  // 48 distinct jobs + the 6 "same" retries answered with one id
+        let commits = await gateway.commits
+        #expect(commits.requests == 49)
+        #expect(commits.transactions >= 1 && commits.transactions <= 49)
+        await gateway.shutdown()
+        let reopened = try JobStore(path: path)
+        #expect(try reopened.jobs().count == 49)
+    }
+
     @Test("garbage frames get a MALFORMED error, are counted, and change nothing")
     func garbage() async throws {
         let gateway = try Gateway(settings: testSettings, store: try JobStore(path: ":memory:"))
