@@ -79,10 +79,14 @@ public final class ReplyServer: Sendable {
                     }
                 }
             }
-            var first: NNGError?
-            for await result in group where first == nil { first = result }
-            group.cancelAll()
-            return first
+            // A context ends with nil when the server closes; an error ends serving for all.
+            for await result in group {
+                if let error = result {
+                    group.cancelAll()
+                    return error
+                }
+            }
+            return nil
         }
         if let outcome { throw outcome }
     }
