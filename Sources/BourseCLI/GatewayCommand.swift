@@ -23,8 +23,9 @@ struct Gateway: AsyncParsableCommand {
 
             Examples:
               bourse gateway --config cluster-configs/demo.yaml
-              bourse gateway --config cluster-configs/demo.yaml --db /var/lib/bourse/demo.db
-              bourse gateway --config cluster-configs/demo.yaml --listen ipc:///tmp/bourse-gw.sock
+              bourse gateway --config cluster-configs/demo.yaml --db /tmp/demo.db
+              bourse gateway --config cluster-configs/demo.yaml \\
+                  --listen ipc:///tmp/bourse-gw.sock --log-level debug
             """)
 
     @Option(help: ArgumentHelp("Cluster config (YAML): its racks' shards are the home shards; its gateway address is the default --listen.", valueName: "file"))

@@ -15,10 +15,13 @@ struct Submit: AsyncParsableCommand {
             submission returns the same job instead of a new one.
 
             Examples:
-              bourse submit --config cluster-configs/demo.yaml --job-type "ResNet-18 (batch size 32)" --steps 20000 --workers 2
-              bourse submit --gateway tcp://127.0.0.1:7700 --job-type "Transformer (batch size 64)" \\
-                  --steps 5000 --workers 2 --min-workers 1 --max-workers 4 --tenant alice --idempotency-key run-17
-              bourse submit --gateway tcp://127.0.0.1:7700 --job-type A3C --steps 1000 --workers 1 --json
+              bourse submit --config cluster-configs/demo.yaml \\
+                  --job-type "ResNet-18 (batch size 32)" --steps 20000 --workers 2
+              bourse submit --gateway tcp://127.0.0.1:7700 \\
+                  --job-type "LM (batch size 20)" --steps 5000 --workers 2 \\
+                  --min-workers 1 --max-workers 8 --tenant alice --idempotency-key run-17
+              bourse submit --gateway tcp://127.0.0.1:7700 \\
+                  --job-type A3C --steps 1000 --workers 1 --json
 
             Job types are the models of the throughput table (data/gavel-throughputs.json), e.g. \
             "ResNet-50 (batch size 64)", "LM (batch size 20)", "CycleGAN", "A3C".
@@ -44,8 +47,8 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Tenant the job belongs to.")
     var tenant: String = ""
 
-    @Option(help: "Priority weight (default 1).")
-    var weight: Double = 0
+    @Option(help: "Priority weight (default: 1).")
+    var weight: Double?
 
     @Option(help: "Free-form job name.")
     var name: String = ""
@@ -77,7 +80,7 @@ struct Submit: AsyncParsableCommand {
     func run() async throws {
         let spec = JobSpec(
             jobType: jobType ?? "", totalSteps: steps ?? 0, workers: workers ?? 0, minWorkers: minWorkers ?? 0,
-            maxWorkers: maxWorkers ?? 0, tenant: tenant, weight: weight, name: name)
+            maxWorkers: maxWorkers ?? 0, tenant: tenant, weight: weight ?? 0, name: name)
         let client = try connection.connect()
         defer { client.close() }
         let reply = try await client.call(
