@@ -1,1 +1,0 @@
-// BourseAgent: see docs/architecture.md
