@@ -101,6 +101,43 @@ struct GatewayProcessTests {
         #expect(gateway.process.isRunning)
     }
 
+    @Test("a SIGKILL in the middle of concurrent submissions loses no acknowledged job")
+    func sigkillUnderLoad() async throws {
+        let scratch = try Scratch()
+        let gateway = try await scratch.startGateway()
+        var clients: [(steps: Int, process: BourseProcess)] = []
+        for i in 0..<12 {
+            let steps = 100 + i
+            clients.append((steps, try BourseProcess([
+                "submit", "--config", scratch.config, "--job-type", Self.resnet, "--steps", "\(steps)", "--workers", "1",
+                "--timeout-ms", "3000",
+            ])))
+        }
+        // Kill the gateway as soon as a few submissions have been acknowledged.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while clients.filter({ $0.process.stdout.contains("submitted") }).count < 3 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        kill(gateway.process.processIdentifier, SIGKILL)
+        gateway.process.waitUntilExit()
+        var acknowledged: [String: Int] = [:]  // job id -> steps
+        for client in clients {
+            let result = await client.process.wait(timeout: .seconds(30))
+            if result.status == 0, let id = jobID(result) { acknowledged[id] = client.steps }
+        }
+        #expect(acknowledged.count >= 3)
+        let restarted = try await scratch.startGateway()
+        let listing = try scratch.client(["jobs", "--json"])
+        let jobs = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: Any]] ?? []
+        var stored: [String: Int] = [:]
+        for job in jobs { stored[job["job_id"] as? String ?? "?"] = job["total_steps"] as? Int ?? -1 }
+        for (id, steps) in acknowledged {
+            #expect(stored[id] == steps, "acknowledged \(id) (\(steps) steps) is missing or different after the restart: \(stored)")
+        }
+        #expect(restarted.process.isRunning)
+        print("sigkill under load: \(acknowledged.count) of \(clients.count) submissions acknowledged, \(stored.count) jobs stored after the restart")
+    }
+
     @Test("bad submissions get a clear error naming the field; nothing is stored")
     func validation() async throws {
         let scratch = try Scratch()
