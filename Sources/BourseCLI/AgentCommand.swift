@@ -1,9 +1,77 @@
 import ArgumentParser
+import BourseAgent
+import BourseModel
+import BourseWorkload
+import Foundation
+import Logging
 
-struct Agent: PlannedCommand {
-    static let plannedName = "agent"
-    static let plannedIssue = 5
+/// `bourse agent`: the data plane of one rack (embedded default: one agent process per rack).
+struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent", abstract: "Run a node agent (data plane) (not built yet: issue #5)")
-    @Argument(parsing: .captureForPassthrough, help: .hidden) var rest: [String] = []
+        commandName: "agent",
+        abstract: "Run the agent of one rack: emulated workers on the rack's GPUs, driven by its shard.",
+        discussion: """
+            Listens on the rack's agent address for worker commands (start / stop / resize) and \
+            emulates the workers on the cluster clock: each advances at the throughput table's \
+            steps/s for its configuration (consolidated when all its GPUs sit on one node) with \
+            seeded noise, after a checkpoint-restart delay, and checkpoints periodically. It \
+            registers with the rack's shard and heartbeats its nodes and jobs to it; when the shard \
+            stops answering it keeps the workers running and tries the next shard in config order \
+            (the rack's successor after a failover).
+
+            Prints "agent agent-R listening on ADDR" once ready.
+
+            Example:
+              bourse agent --config cluster-configs/demo.yaml --rack r0 --epoch 1700000000
+            """)
+
+    @Option(help: ArgumentHelp("Cluster config (YAML).", valueName: "file"))
+    var config: String
+
+    @Option(help: ArgumentHelp("Rack id whose nodes this agent runs.", valueName: "id"))
+    var rack: String
+
+    @Option(help: "Seed of the throughput noise.")
+    var seed: UInt64 = 1
+
+    @Option(help: ArgumentHelp("Common epoch of the cluster clock, Unix seconds (default: now).", valueName: "seconds"))
+    var epoch: Double?
+
+    @Option(help: ArgumentHelp("Cluster clock speed-up (default: the config's).", valueName: "x"))
+    var speedup: Double?
+
+    @Option(name: .customLong("checkpoint-seconds"), help: "Cluster seconds between periodic checkpoints.")
+    var checkpointSeconds: Double = 120
+
+    @Option(help: "Relative throughput noise (0.05 = +-5 %).")
+    var noise: Double = 0.05
+
+    @Option(help: ArgumentHelp("Throughput table (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
+    var throughputs: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
+        if !(checkpointSeconds > 0) { throw ValidationError("--checkpoint-seconds must be positive") }
+        if !(noise >= 0 && noise < 1) { throw ValidationError("--noise must be in [0, 1)") }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        LiveProcess.bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "bourse.agent.\(rack)")
+        let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
+        let table = try SimFiles.report { try ThroughputTable.load(path: try throughputs ?? SimFiles.defaultTablePath()) }
+        let clock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? cluster.speedup)
+        let agent = try BourseAgent.Agent(
+            cluster: cluster, rackID: rack, table: table,
+            settings: AgentSettings(checkpointSeconds: checkpointSeconds, noise: noise, seed: seed), clock: clock,
+            logger: logger)
+        Output.line("agent \(agent.agentID) listening on \(agent.listenAddress)")
+        try await LiveProcess.runUntilSignal { try await agent.run() } onStop: { await agent.shutdown() }
+    }
 }

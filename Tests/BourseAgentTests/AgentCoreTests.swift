@@ -1,0 +1,119 @@
+import BourseAgent
+import BourseModel
+import BourseWire
+import BourseWorkload
+import Testing
+
+/// A rack of two 2-GPU v100 nodes and a table where ResNet runs 10 steps/s on 1 GPU, 16 on 2
+/// GPUs of one node and 12 on 2 GPUs of different nodes.
+private func fixture(noise: Double = 0) -> AgentCore {
+    let rack = RackSpec(
+        id: "r0", shardAddress: "tcp://127.0.0.1:1", agentAddress: "tcp://127.0.0.1:2",
+        nodes: [NodeSpec(id: "r0-n0", rack: "r0", gpus: ["v100": 2]), NodeSpec(id: "r0-n1", rack: "r0", gpus: ["v100": 2])])
+    let table = ThroughputTable(entries: [
+        "v100": [JobTypeKey(model: "ResNet", scaleFactor: 1): 10, JobTypeKey(model: "ResNet", scaleFactor: 2): 16],
+        "v100_unconsolidated": [JobTypeKey(model: "ResNet", scaleFactor: 2): 12],
+    ])
+    return AgentCore(rack: rack, table: table, settings: AgentSettings(checkpointSeconds: 10, noise: noise, seed: 7), now: 0)
+}
+
+private func start(_ id: UInt64, _ job: String, _ gpus: [String], steps: UInt64 = 1000, delay: Double = 0, workers: UInt32 = 0)
+    -> WorkerCommand
+{
+    WorkerCommand(
+        commandID: id, kind: .start, jobID: job, jobType: "ResNet", gpuIDs: gpus, workers: workers, totalSteps: steps,
+        restartDelay: delay)
+}
+
+@Suite("AgentCore")
+struct AgentCoreTests {
+    @Test("GPU ids come from the config, and the register report lists every node")
+    func register() {
+        var core = fixture()
+        let report = core.register(now: 0)
+        #expect(report.agentID == "agent-r0")
+        #expect(report.nodes.map(\.nodeID) == ["r0-n0", "r0-n1"])
+        #expect(report.nodes.flatMap(\.gpus).map(\.gpuID) == ["r0-n0-g0", "r0-n0-g1", "r0-n1-g0", "r0-n1-g1"])
+        #expect(report.jobs.isEmpty)
+    }
+
+    @Test("progress at the consolidated and unconsolidated rates, after the restart delay")
+    func progress() {
+        var core = fixture()
+        #expect(core.apply(start(1, "a", ["r0-n0-g0", "r0-n0-g1"], delay: 5), now: 0).ok)
+        #expect(core.apply(start(2, "b", ["r0-n0-g0"]), now: 0).error.contains("busy with a"))
+        #expect(core.apply(start(3, "b", ["r0-n1-g0", "r0-n0-g1"]), now: 0).ok == false)
+        var hb = core.heartbeat(now: 15)
+        #expect(hb.jobs.first { $0.jobID == "a" }?.stepsDone == 160)  // 10 s at 16 steps/s
+        #expect(hb.jobs.first { $0.jobID == "a" }?.checkpointSteps == 160)
+        // Move a to two nodes: graceful (keeps progress), unconsolidated rate.
+        #expect(core.apply(start(4, "a", ["r0-n0-g0", "r0-n1-g0"]), now: 15).ok)
+        hb = core.heartbeat(now: 25)
+        #expect(abs((hb.jobs.first { $0.jobID == "a" }?.stepsDone ?? 0) - 280) < 1e-9)
+        #expect(hb.nodes[1].gpus[0].jobID == "a")
+    }
+
+    @Test("completion frees the GPUs and is reported until the shard forgets it")
+    func completion() {
+        var core = fixture()
+        #expect(core.apply(start(1, "a", ["r0-n0-g0"], steps: 100), now: 0).ok)
+        #expect(core.nextEventTime == 10)
+        #expect(core.advance(to: 9.9).isEmpty)
+        #expect(core.advance(to: 10) == ["a"])
+        #expect(core.gpus["r0-n0-g0"]?.jobID == nil)
+        var hb = core.heartbeat(now: 11)
+        #expect(hb.jobs == [JobProgress(jobID: "a", stepsDone: 100, checkpointSteps: 100, gpuType: "v100")])
+        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 12).ok)
+        hb = core.heartbeat(now: 12)
+        #expect(hb.jobs.isEmpty)
+    }
+
+    @Test("stop parks the progress; a restart resumes from it; retries of a command are idempotent")
+    func stopResume() {
+        var core = fixture()
+        #expect(core.apply(start(1, "a", ["r0-n0-g0"]), now: 0).ok)
+        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 7).ok)
+        #expect(core.heartbeat(now: 8).jobs.first?.stepsDone == 70)
+        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 9).ok)  // retry: no effect
+        #expect(core.heartbeat(now: 9).jobs.first?.stepsDone == 70)
+        #expect(core.apply(start(3, "a", ["r0-n1-g1"], delay: 1), now: 10).ok)
+        #expect(core.heartbeat(now: 13).jobs.first?.stepsDone == 90)
+    }
+
+    @Test("a node failure loses the progress since the last periodic checkpoint")
+    func nodeFailure() {
+        var core = fixture()
+        #expect(core.apply(start(1, "a", ["r0-n0-g0"]), now: 0).ok)
+        core.failNode("r0-n0", now: 25)
+        let hb = core.heartbeat(now: 25)
+        #expect(hb.jobs.first?.stepsDone == 200)  // checkpoints every 10 s: at 20 s, 200 steps
+        #expect(hb.nodes[0].health == .failed)
+        #expect(core.apply(start(2, "a", ["r0-n0-g1"]), now: 26).error.contains("not healthy"))
+    }
+
+    @Test("elastic: steps are counted at the preferred worker count; noise is seeded and bounded")
+    func elasticAndNoise() {
+        var core = fixture()
+        // Preferred 2 workers, running on 1: 10 steps/s x 1/2 = 5 job steps/s.
+        #expect(core.apply(start(1, "a", ["r0-n0-g0"], workers: 2), now: 0).ok)
+        #expect(core.heartbeat(now: 10).jobs.first?.stepsDone == 50)
+        var noisy = fixture(noise: 0.05)
+        var again = fixture(noise: 0.05)
+        #expect(noisy.apply(start(1, "a", ["r0-n0-g0"]), now: 0).ok)
+        #expect(again.apply(start(1, "a", ["r0-n0-g0"]), now: 0).ok)
+        let rate = noisy.heartbeat(now: 1).jobs[0].stepsPerSecond
+        #expect(rate == again.heartbeat(now: 1).jobs[0].stepsPerSecond)
+        #expect(rate >= 9.5 && rate <= 10.5 && rate != 10)
+    }
+
+    @Test("the manual clock advances cluster and wall time together")
+    func manualClock() {
+        let clock = ManualClusterClock(now: 100, speedup: 10)
+        clock.advance(by: 50)
+        #expect(clock.now == 150)
+        #expect(clock.wallSinceEpoch == 15)
+        #expect(clock.wallDuration(ofClusterSeconds: 20) == .seconds(2))
+        let wall = WallClusterClock(epoch: 1000, speedup: 60)
+        #expect(wall.now > 1000 + 60 * 1_000_000)
+    }
+}
