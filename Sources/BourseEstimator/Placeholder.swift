@@ -1,1 +1,0 @@
-// BourseEstimator: see docs/architecture.md
