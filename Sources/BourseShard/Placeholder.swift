@@ -1,1 +1,0 @@
-// BourseShard: see docs/architecture.md

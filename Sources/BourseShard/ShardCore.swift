@@ -1,0 +1,409 @@
+import BourseModel
+import BoursePolicy
+import BourseWire
+import BourseWorkload
+
+/// Settings of a shard.
+public struct ShardSettings: Sendable, Hashable {
+    /// Member id, e.g. "shard-r0".
+    public var shardID: String
+    public var roundSeconds: Double
+    /// Checkpoint-restart delay sent with every start (cluster seconds).
+    public var restartSeconds: Double
+    /// First transition id; ids then count up. The shell passes a value unique to this process
+    /// life (the gateway deduplicates on (shard, transition id), so a restarted shard must not
+    /// reuse the ids of its previous life).
+    public var firstTransitionID: UInt64
+    public var firstCommandID: UInt64
+
+    public init(shardID: String, roundSeconds: Double, restartSeconds: Double, firstTransitionID: UInt64 = 1, firstCommandID: UInt64 = 1) {
+        self.shardID = shardID
+        self.roundSeconds = roundSeconds
+        self.restartSeconds = restartSeconds
+        self.firstTransitionID = max(1, firstTransitionID)
+        self.firstCommandID = max(1, firstCommandID)
+    }
+}
+
+/// Inputs of ``ShardCore``.
+public enum ShardEvent: Sendable, Hashable {
+    /// Timer: starts a round when one is due.
+    case tick
+    /// An agent registered (`isRegister`) or heartbeated.
+    case agentReport(agentID: String, address: String, nodes: [NodeReport], jobs: [JobProgress], at: Double, isRegister: Bool)
+    /// The gateway's unfinished jobs (answer to ``ShardAction/pollGateway``).
+    case gatewayJobs([JobStatus])
+    /// The poll failed: plan the pending round with the jobs known.
+    case gatewayUnavailable
+    /// The gateway applied (or had already applied) a transition and answered with the job's status.
+    case transitionAnswered(JobStatus)
+    /// An agent refused or did not answer a command.
+    case commandFailed(WorkerCommand, error: String)
+}
+
+/// Outputs of ``ShardCore``; the shell executes them in order.
+public enum ShardAction: Sendable, Hashable {
+    /// Ask the gateway for its unfinished jobs (ListJobsRequest); answer with `.gatewayJobs`
+    /// or `.gatewayUnavailable`.
+    case pollGateway
+    /// Send a worker command to the agent at `agentAddress` (commands to one agent keep their order).
+    case sendCommand(agentAddress: String, WorkerCommand)
+    /// Report a transition to the gateway (in order, retried until answered).
+    case reportTransition(JobTransition)
+    case log(ShardLogLevel, String)
+}
+
+public enum ShardLogLevel: Sendable, Hashable { case debug, info, warning }
+
+/// The scheduler of the racks a shard owns, as a pure state machine (no I/O, no clock: every
+/// input comes with `now`, cluster seconds).
+///
+/// - Single writer of its GPUs: only this shard sends them worker commands.
+/// - Home jobs come from the gateway (the source of truth): every round the shard polls the
+///   unfinished jobs and keeps those whose `home_shard` is this shard (or a shard whose rack it
+///   adopted); a job no longer listed was cancelled and is stopped.
+/// - Every round (`roundSeconds`) it plans its home jobs over its GPUs with the round planner
+///   (``ShardPlanner``), stops the jobs that lose or change their GPUs, then starts the jobs on
+///   their new GPUs (stops first, so a GPU is never promised to two jobs).
+/// - Progress and completion come from agent reports; a completion is reported at its estimated
+///   time (last report + remaining steps / rate), not when the report arrived.
+/// - Transitions to the gateway: running (with placement), pending (preempted), completed; each
+///   with an id unique per shard life, so a retry is applied once.
+public struct ShardCore: Sendable {
+    public struct Job: Sendable, Hashable {
+        public var id: String
+        /// Planner id (arrival order at this shard).
+        public var seq: Int
+        public var spec: JobSpec
+        public var firstSeen: Double
+        public var stepsDone: Double
+        public var checkpointSteps: Double
+        /// Last report with the job running: when, steps, rate.
+        public var lastReportAt: Double?
+        public var rate: Double = 0
+        /// Progress resumes (after the restart delay) at this time.
+        public var resumeAt: Double = 0
+        /// Planner type index and worker ids while placed.
+        public var typeIndex: Int?
+        public var workers: [Int] = []
+        public var runnable = true
+
+        public var isPlaced: Bool { typeIndex != nil }
+    }
+
+    public struct AgentLink: Sendable, Hashable {
+        public var agentID: String
+        public var address: String
+        public var rackID: String
+        public var lastSeen: Double
+        public var nodes: [NodeReport]
+    }
+
+    public let settings: ShardSettings
+    public private(set) var racks: [RackSpec]
+    public private(set) var planner: ShardPlanner
+    public private(set) var jobs: [String: Job] = [:]
+    public private(set) var finished: Set<String> = []
+    public private(set) var agents: [String: AgentLink] = [:]  // by rack id
+    public private(set) var round: UInt64 = 0
+    public private(set) var nextRoundAt: Double
+    public private(set) var roundPending = false
+    public private(set) var lastRoundAt: Double?
+    public private(set) var completedCount = 0
+    /// Shard ids whose home jobs this shard schedules (itself plus adopted shards).
+    public private(set) var homeShards: [String]
+    private var nextSeq = 1
+    private var nextTransitionID: UInt64
+    private var nextCommandID: UInt64
+    private let table: ThroughputTable
+    private let policy: String
+
+    public init(settings: ShardSettings, racks: [RackSpec], table: ThroughputTable, policy: String, now: Double) throws {
+        self.settings = settings
+        self.racks = racks
+        self.table = table
+        self.policy = policy
+        self.planner = try ShardPlanner(
+            policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
+            restartSeconds: settings.restartSeconds)
+        self.homeShards = [settings.shardID]
+        self.nextRoundAt = now
+        self.nextTransitionID = settings.firstTransitionID
+        self.nextCommandID = settings.firstCommandID
+    }
+
+    // MARK: Queries
+
+    public var runningJobs: [Job] { jobs.values.filter(\.isPlaced).sorted { $0.seq < $1.seq } }
+    public var queuedJobs: [Job] { jobs.values.filter { !$0.isPlaced }.sorted { $0.seq < $1.seq } }
+
+    /// Free GPUs per type (of registered agents' healthy GPUs).
+    public var freeGPUs: [String: Int] {
+        var taken = Set<Int>()
+        for job in jobs.values { taken.formUnion(job.workers) }
+        var free: [String: Int] = [:]
+        for (i, slot) in planner.slots.enumerated() where !taken.contains(i) { free[slot.type, default: 0] += 1 }
+        return free
+    }
+
+    /// This shard's digest for gossip.
+    public var digest: ShardDigest {
+        ShardDigest(
+            shardID: settings.shardID, racks: racks.map(\.id),
+            asks: freeGPUs.keys.sorted().map { AskPrice(gpuType: $0, ask: 0, freeGpus: UInt32(freeGPUs[$0] ?? 0)) },
+            queuedJobs: UInt32(queuedJobs.count), round: round)
+    }
+
+    // MARK: Events
+
+    public mutating func handle(_ event: ShardEvent, now: Double) -> [ShardAction] {
+        switch event {
+        case .tick: return tick(now: now)
+        case .agentReport(let agentID, let address, let nodes, let progress, let at, let isRegister):
+            return agentReport(agentID: agentID, address: address, nodes: nodes, progress: progress, at: at, isRegister: isRegister, now: now)
+        case .gatewayJobs(let list): return gatewayJobs(list, now: now)
+        case .gatewayUnavailable:
+            var out: [ShardAction] = [.log(.warning, "gateway unavailable: planning round \(round + 1) with the jobs known")]
+            if roundPending { out += planRound(now: now) }
+            return out
+        case .transitionAnswered(let status):
+            if status.state == .cancelled || status.state == .failed, jobs[status.jobID] != nil {
+                return drop(status.jobID, reason: "the gateway says \(status.jobID) is \(status.state == .cancelled ? "cancelled" : "failed")", now: now)
+            }
+            return []
+        case .commandFailed(let command, let error):
+            var out: [ShardAction] = [.log(.warning, "command \(command.commandID) (\(command.jobID)) failed: \(error)")]
+            if command.kind == .start, var job = jobs[command.jobID], job.isPlaced {
+                // Back to the queue; the next round tries again.
+                job.typeIndex = nil
+                job.workers = []
+                jobs[job.id] = job
+                out.append(transition(job, .pending, at: now, reason: "start failed: \(error)"))
+            }
+            return out
+        }
+    }
+
+    private mutating func tick(now: Double) -> [ShardAction] {
+        guard !roundPending, now >= nextRoundAt else { return [] }
+        roundPending = true
+        while nextRoundAt <= now { nextRoundAt += settings.roundSeconds }
+        return [.pollGateway]
+    }
+
+    // MARK: Gateway
+
+    private mutating func gatewayJobs(_ list: [JobStatus], now: Double) -> [ShardAction] {
+        var out: [ShardAction] = []
+        var listed = Set<String>()
+        for status in list where homeShards.contains(status.homeShard) {
+            guard status.state == .pending || status.state == .running || status.state == .restarting else { continue }
+            listed.insert(status.jobID)
+            guard jobs[status.jobID] == nil, !finished.contains(status.jobID), let spec = status.spec else { continue }
+            let job = Job(
+                id: status.jobID, seq: nextSeq, spec: spec, firstSeen: now, stepsDone: status.stepsDone,
+                checkpointSteps: status.checkpointSteps)
+            nextSeq += 1
+            var added = job
+            added.runnable = planner.canRun(input(job, now: now))
+            jobs[job.id] = added
+            if added.runnable {
+                planner.addJob(job.seq)
+                out.append(.log(.info, "home job \(job.id): '\(spec.jobType)' x\(spec.workers), \(spec.totalSteps) steps"))
+            } else {
+                out.append(.log(.warning, "home job \(job.id) ('\(spec.jobType)' x\(spec.workers)) cannot run on the GPUs of \(settings.shardID); it stays pending"))
+            }
+        }
+        for id in jobs.keys.sorted() where !listed.contains(id) {
+            out += drop(id, reason: "\(id) is no longer unfinished at the gateway (cancelled)", now: now)
+        }
+        if roundPending { out += planRound(now: now) }
+        return out
+    }
+
+    /// Stops and forgets a job the gateway finished (cancelled / failed).
+    private mutating func drop(_ id: String, reason: String, now: Double) -> [ShardAction] {
+        guard let job = jobs[id] else { return [] }
+        var out: [ShardAction] = [.log(.info, reason)]
+        if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
+        if job.runnable { planner.removeJob(job.seq) }
+        jobs[id] = nil
+        finished.insert(id)
+        return out
+    }
+
+    // MARK: Rounds
+
+    private func input(_ job: Job, now: Double) -> ShardPlanner.JobInput {
+        let w = Int(job.spec.workers)
+        return ShardPlanner.JobInput(
+            id: job.seq, model: job.spec.jobType, workers: w,
+            minWorkers: job.spec.minWorkers == 0 ? w : Int(job.spec.minWorkers),
+            maxWorkers: job.spec.maxWorkers == 0 ? w : Int(job.spec.maxWorkers), weight: job.spec.weight,
+            totalSteps: Double(job.spec.totalSteps), stepsDone: job.stepsDone, waited: now - job.firstSeen)
+    }
+
+    /// Racks with a registered agent.
+    private var liveRacks: Set<String> { Set(agents.keys) }
+
+    private mutating func planRound(now: Double) -> [ShardAction] {
+        roundPending = false
+        var out: [ShardAction] = []
+        // Time each placed job ran in the round that ends now.
+        if let last = lastRoundAt {
+            let ran = min(settings.roundSeconds, max(0, now - last))
+            for job in runningJobs { planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: ran) }
+        }
+        lastRoundAt = now
+        let active = jobs.values.filter(\.runnable).sorted { $0.seq < $1.seq }
+        guard !active.isEmpty else { return out }
+        guard !liveRacks.isEmpty else {
+            return [.log(.info, "round skipped: no agent registered yet")]
+        }
+        round += 1
+        let assignments: [RoundAssignment]
+        do {
+            assignments = try planner.planRound(now: now, jobs: active.map { input($0, now: now) })
+        } catch {
+            return [.log(.warning, "round \(round): planner failed: \(error)")]
+        }
+        let bySeq = Dictionary(uniqueKeysWithValues: active.map { ($0.seq, $0.id) })
+        var next: [String: RoundAssignment] = [:]
+        for a in assignments {
+            guard let id = bySeq[a.jobID] else { continue }
+            let racksUsed = Set(a.workers.map { planner.slots[$0].rackID })
+            guard racksUsed.count == 1, liveRacks.contains(racksUsed.first!) else { continue }
+            next[id] = a
+        }
+        // Stops first: every placed job whose GPUs change or that loses them.
+        var stopped: [String] = []
+        for job in runningJobs {
+            if let a = next[job.id], a.typeIndex == job.typeIndex, Set(a.workers) == Set(job.workers) { continue }
+            if let stop = stopCommand(job) { out.append(stop) }
+            var j = job
+            j.typeIndex = nil
+            j.workers = []
+            jobs[job.id] = j
+            stopped.append(job.id)
+        }
+        // Then starts.
+        var started = Set<String>()
+        for id in next.keys.sorted(by: { jobs[$0]!.seq < jobs[$1]!.seq }) {
+            var job = jobs[id]!
+            let a = next[id]!
+            if job.isPlaced { continue }  // kept its GPUs
+            let slots = a.workers.map { planner.slots[$0] }
+            guard let agent = agents[slots[0].rackID] else { continue }
+            job.typeIndex = a.typeIndex
+            job.workers = a.workers
+            job.resumeAt = now + settings.restartSeconds
+            job.lastReportAt = nil
+            jobs[id] = job
+            let command = WorkerCommand(
+                commandID: newCommandID(), kind: .start, jobID: id, jobType: job.spec.jobType, gpuIDs: slots.map(\.id),
+                workers: job.spec.workers, resumeFromSteps: job.checkpointSteps, totalSteps: job.spec.totalSteps,
+                restartDelay: settings.restartSeconds)
+            out.append(.sendCommand(agentAddress: agent.address, command))
+            out.append(transition(job, .running, at: now, reason: stopped.contains(id) ? "moved" : ""))
+            started.insert(id)
+        }
+        for id in stopped where !started.contains(id) {
+            out.append(transition(jobs[id]!, .pending, at: now, reason: "preempted"))
+        }
+        out.append(.log(
+            .info,
+            "round \(round): \(active.count) jobs, \(next.count) placed (\(started.count) started, \(stopped.count - stopped.filter(started.contains).count) preempted)"))
+        return out
+    }
+
+    private mutating func stopCommand(_ job: Job) -> ShardAction? {
+        guard let w = job.workers.first, let agent = agents[planner.slots[w].rackID] else { return nil }
+        return .sendCommand(
+            agentAddress: agent.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id))
+    }
+
+    // MARK: Agents
+
+    private mutating func agentReport(
+        agentID: String, address: String, nodes: [NodeReport], progress: [JobProgress], at: Double, isRegister: Bool,
+        now: Double
+    ) -> [ShardAction] {
+        let rackID = nodes.first?.rack ?? agents.values.first { $0.agentID == agentID }?.rackID ?? ""
+        guard racks.contains(where: { $0.id == rackID }) else {
+            return [.log(.debug, "report from \(agentID) for rack '\(rackID)', which \(settings.shardID) does not own")]
+        }
+        var out: [ShardAction] = []
+        let known = agents[rackID]
+        let link = AgentLink(
+            agentID: agentID, address: address.isEmpty ? (known?.address ?? "") : address, rackID: rackID, lastSeen: now,
+            nodes: nodes.isEmpty ? (known?.nodes ?? []) : nodes)
+        agents[rackID] = link
+        if isRegister || known == nil {
+            out.append(.log(.info, "agent \(agentID) of rack \(rackID) registered from \(link.address) with \(progress.count) jobs"))
+        }
+        let reportAt = at > 0 ? at : now
+        for p in progress {
+            guard var job = jobs[p.jobID] else {
+                if finished.contains(p.jobID), p.workers == 0 {
+                    // Final progress of a job we finished: let the agent forget it.
+                    out.append(.sendCommand(agentAddress: link.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: p.jobID)))
+                }
+                continue
+            }
+            let total = Double(job.spec.totalSteps)
+            if p.stepsDone >= total {
+                var finishAt = reportAt
+                if let last = job.lastReportAt, job.rate > 0 {
+                    let start = max(last, job.resumeAt)
+                    finishAt = min(reportAt, max(last, start + max(0, total - job.stepsDone) / job.rate))
+                }
+                job.stepsDone = total
+                job.checkpointSteps = total
+                jobs[job.id] = job
+                out.append(transition(job, .completed, at: finishAt))
+                out.append(.sendCommand(agentAddress: link.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id)))
+                if job.isPlaced, let last = lastRoundAt {
+                    planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: max(0, finishAt - last))
+                }
+                planner.removeJob(job.seq)
+                jobs[job.id] = nil
+                finished.insert(job.id)
+                completedCount += 1
+                out.append(.log(.info, "\(job.id) completed at \(finishAt)"))
+                continue
+            }
+            job.stepsDone = max(job.stepsDone, p.stepsDone)
+            job.checkpointSteps = max(job.checkpointSteps, p.checkpointSteps)
+            if p.workers > 0 {
+                job.lastReportAt = reportAt
+                job.rate = p.stepsPerSecond
+            } else if job.isPlaced && isRegister {
+                // The agent lost the worker (e.g. node failure or agent restart): back to the queue.
+                job.typeIndex = nil
+                job.workers = []
+                out.append(transition(job, .pending, at: reportAt, reason: "worker lost"))
+            }
+            jobs[job.id] = job
+        }
+        return out
+    }
+
+    // MARK: Helpers
+
+    private mutating func newCommandID() -> UInt64 {
+        defer { nextCommandID += 1 }
+        return nextCommandID
+    }
+
+    private mutating func transition(_ job: Job, _ state: JobState, at: Double, reason: String = "") -> ShardAction {
+        defer { nextTransitionID += 1 }
+        var placement: Placement?
+        if state == .running, let t = job.typeIndex {
+            placement = Placement(
+                gpuType: planner.pool.types[t], gpuIDs: job.workers.map { planner.slots[$0].id }, shardID: settings.shardID)
+        }
+        return .reportTransition(JobTransition(
+            jobID: job.id, state: state, at: at, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps,
+            placement: placement, reason: reason, transitionID: nextTransitionID))
+    }
+}

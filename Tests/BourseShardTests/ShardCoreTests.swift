@@ -1,0 +1,132 @@
+import BourseModel
+import BourseShard
+import BourseWire
+import BourseWorkload
+import Testing
+
+private let rack = RackSpec(
+    id: "r0", shardAddress: "tcp://127.0.0.1:1", agentAddress: "tcp://127.0.0.1:2",
+    nodes: [NodeSpec(id: "r0-n0", rack: "r0", gpus: ["v100": 2]), NodeSpec(id: "r0-n1", rack: "r0", gpus: ["v100": 2])])
+
+private let table = ThroughputTable(entries: [
+    "v100": [JobTypeKey(model: "ResNet", scaleFactor: 1): 10, JobTypeKey(model: "ResNet", scaleFactor: 2): 16,
+             JobTypeKey(model: "ResNet", scaleFactor: 4): 30],
+    "v100_unconsolidated": [JobTypeKey(model: "ResNet", scaleFactor: 2): 12, JobTypeKey(model: "ResNet", scaleFactor: 4): 20],
+])
+
+private func job(_ id: String, workers: UInt32 = 1, steps: UInt64 = 100, home: String = "shard-r0", state: JobState = .pending) -> JobStatus {
+    JobStatus(jobID: id, spec: JobSpec(jobType: "ResNet", totalSteps: steps, workers: workers), state: state, homeShard: home)
+}
+
+private func register(_ core: inout ShardCore, now: Double, jobs: [JobProgress] = []) -> [ShardAction] {
+    core.handle(
+        .agentReport(agentID: "agent-r0", address: "tcp://127.0.0.1:2", nodes: [NodeReport(nodeID: "r0-n0", rack: "r0")],
+                     jobs: jobs, at: now, isRegister: true), now: now)
+}
+
+private func heartbeat(_ core: inout ShardCore, now: Double, jobs: [JobProgress]) -> [ShardAction] {
+    core.handle(.agentReport(agentID: "agent-r0", address: "", nodes: [NodeReport(nodeID: "r0-n0", rack: "r0")], jobs: jobs, at: now, isRegister: false), now: now)
+}
+
+private extension Array where Element == ShardAction {
+    var commands: [WorkerCommand] { compactMap { if case .sendCommand(_, let c) = $0 { c } else { nil } } }
+    var transitions: [JobTransition] { compactMap { if case .reportTransition(let t) = $0 { t } else { nil } } }
+    var polls: Int { filter { $0 == .pollGateway }.count }
+}
+
+@Suite("ShardCore")
+struct ShardCoreTests {
+    func makeCore(policy: String = "fifo") throws -> ShardCore {
+        try ShardCore(
+            settings: ShardSettings(shardID: "shard-r0", roundSeconds: 360, restartSeconds: 30, firstTransitionID: 1000),
+            racks: [rack], table: table, policy: policy, now: 0)
+    }
+
+    @Test("rounds: poll the gateway, plan the home jobs, start them, report running")
+    func startsHomeJobs() throws {
+        var core = try makeCore()
+        #expect(core.handle(.tick, now: 0).polls == 1)
+        #expect(core.handle(.tick, now: 1).isEmpty)  // round pending until the poll answers
+        var out = core.handle(.gatewayJobs([job("j1"), job("j2", workers: 2), job("x", home: "shard-r1")]), now: 1)
+        #expect(out.commands.isEmpty)  // no agent yet
+        #expect(core.jobs.keys.sorted() == ["j1", "j2"])
+        _ = register(&core, now: 2)
+        #expect(core.handle(.tick, now: 100).isEmpty)
+        #expect(core.handle(.tick, now: 360).polls == 1)
+        out = core.handle(.gatewayJobs([job("j1"), job("j2", workers: 2)]), now: 360)
+        let starts = out.commands
+        #expect(starts.map(\.kind) == [.start, .start])
+        #expect(starts.map(\.jobID).sorted() == ["j1", "j2"])
+        let j2 = try #require(starts.first { $0.jobID == "j2" })
+        #expect(j2.gpuIDs.count == 2 && Set(j2.gpuIDs.map { $0.prefix(5) }).count == 1)  // one node
+        #expect(j2.restartDelay == 30 && j2.totalSteps == 100)
+        let running = out.transitions
+        #expect(running.map(\.state) == [.running, .running])
+        #expect(running.map(\.transitionID) == [1000, 1001])
+        #expect(running.allSatisfy { $0.placement?.shardID == "shard-r0" && $0.at == 360 })
+        // Next round: same placement, nothing to do.
+        _ = core.handle(.tick, now: 720)
+        out = core.handle(.gatewayJobs([job("j1", state: .running), job("j2", workers: 2, state: .running)]), now: 720)
+        #expect(out.commands.isEmpty && out.transitions.isEmpty)
+    }
+
+    @Test("completion: reported at the estimated finish time, the agent told to forget, the job removed")
+    func completion() throws {
+        var core = try makeCore()
+        _ = register(&core, now: 0)
+        _ = core.handle(.tick, now: 0)
+        _ = core.handle(.gatewayJobs([job("j1")]), now: 0)  // started at 0, progress from 30
+        _ = heartbeat(&core, now: 40, jobs: [JobProgress(jobID: "j1", stepsDone: 100 - 50, stepsPerSecond: 10, workers: 1)])
+        // 50 steps left at 10 steps/s after 40: done at 45; the report comes at 47.
+        let out = heartbeat(&core, now: 47, jobs: [JobProgress(jobID: "j1", stepsDone: 100, checkpointSteps: 100)])
+        let done = try #require(out.transitions.first)
+        #expect(done.state == .completed && done.at == 45 && done.stepsDone == 100)
+        #expect(out.commands.map(\.kind) == [.stop])
+        #expect(core.jobs.isEmpty && core.completedCount == 1)
+        // Listed again by a stale poll: not re-added.
+        _ = core.handle(.tick, now: 360)
+        #expect(core.handle(.gatewayJobs([job("j1", state: .running)]), now: 360).commands.isEmpty)
+        #expect(core.jobs.isEmpty)
+    }
+
+    @Test("FIFO on a full rack: later jobs wait; a cancelled job is stopped and its GPUs reused")
+    func queueAndCancel() throws {
+        var core = try makeCore()
+        _ = register(&core, now: 0)
+        _ = core.handle(.tick, now: 0)
+        var out = core.handle(.gatewayJobs([job("j1", workers: 4), job("j2", workers: 2)]), now: 0)
+        #expect(out.commands.map(\.jobID) == ["j1"])
+        #expect(core.queuedJobs.map(\.id) == ["j2"])
+        _ = core.handle(.tick, now: 360)
+        out = core.handle(.gatewayJobs([job("j2", workers: 2)]), now: 360)  // j1 cancelled
+        #expect(out.commands.map(\.kind) == [.stop, .start])
+        #expect(out.commands.map(\.jobID) == ["j1", "j2"])
+        #expect(out.transitions.map(\.state) == [.running])
+    }
+
+    @Test("a job too large for the shard's GPUs stays pending; a failed start goes back to the queue")
+    func unrunnableAndFailedStart() throws {
+        var core = try makeCore()
+        _ = register(&core, now: 0)
+        _ = core.handle(.tick, now: 0)
+        var out = core.handle(.gatewayJobs([job("big", workers: 8), job("j1")]), now: 0)
+        #expect(out.commands.map(\.jobID) == ["j1"])
+        #expect(core.jobs["big"]?.runnable == false)
+        let start = try #require(out.commands.first)
+        out = core.handle(.commandFailed(start, error: "agent unreachable"), now: 1)
+        #expect(out.transitions.map(\.state) == [.pending])
+        #expect(core.runningJobs.isEmpty)
+        #expect(core.freeGPUs == ["v100": 4])
+    }
+
+    @Test("the elastic bourse planner drives the same shard")
+    func bourse() throws {
+        var core = try makeCore(policy: "bourse")
+        _ = register(&core, now: 0)
+        _ = core.handle(.tick, now: 0)
+        let spec = JobSpec(jobType: "ResNet", totalSteps: 1000, workers: 1, minWorkers: 1, maxWorkers: 4)
+        let out = core.handle(.gatewayJobs([JobStatus(jobID: "e1", spec: spec, state: .pending, homeShard: "shard-r0")]), now: 0)
+        let start = try #require(out.commands.first)
+        #expect(start.kind == .start && start.workers == 1 && !start.gpuIDs.isEmpty)
+    }
+}
