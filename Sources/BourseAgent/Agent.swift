@@ -98,7 +98,8 @@ public actor Agent {
             let before = core.workers.count + core.parked.count
             let ack = core.apply(command, now: clock.now)
             if ack.ok {
-                logger.info("\(command.kind.name) \(command.jobID) on \(command.gpuIDs.joined(separator: ",")) (command \(command.commandID) from \(request.senderID))")
+                let gpus = command.gpuIDs.isEmpty ? "" : " on \(command.gpuIDs.joined(separator: ","))"
+                logger.info("\(command.kind.name) \(command.jobID)\(gpus) (command \(command.commandID) from \(request.senderID))")
             } else {
                 logger.warning("refused command \(command.commandID) from \(request.senderID): \(ack.error)")
             }

@@ -1,0 +1,368 @@
+import BourseMembership
+import BourseModel
+import BourseTransport
+import BourseWire
+import BourseWorkload
+import Foundation
+import Logging
+
+/// The shard process's shell around ``ShardCore`` and a SWIM instance.
+///
+/// Sockets (all long-lived):
+/// - a reply server on the rack's shard address: agent registrations and heartbeats (answered
+///   with a CommandAck, or an Error asking an unknown agent to register), SWIM messages, and two
+///   diagnostics: an `AgentHeartbeat` with an empty agent id gets the shard's view of its nodes
+///   and running jobs; a `Ping` from a non-member (a CLI) gets an `Ack` listing every member;
+/// - a request client to the gateway (polls, transitions), one per agent address (commands,
+///   sent in order per agent, retried with the same command id), one per peer (SWIM).
+///
+/// SWIM over request/reply: a `Ping` is answered in the reply itself (the instance's ack to the
+/// pinger becomes the reply); a `PingReq` or a forwarded `Ack` is one-way: the reply is an empty
+/// frame, and the relay's ack travels back as a request of its own. So the gateway, which
+/// answers pings with an ack in the reply, is a member too (it only never probes).
+/// SWIM runs on wall seconds since the cluster epoch (not sped up); the scheduler on cluster time.
+public actor Shard {
+    public struct Options: Sendable {
+        public var tickInterval: Duration = .milliseconds(25)
+        public var requestTimeout: Duration = .milliseconds(1000)
+        public var swim = SWIM.Settings()
+        public var seed: UInt64 = 1
+        public init() {}
+    }
+
+    public nonisolated let shardID: String
+    public nonisolated let address: String
+    private let clock: any ClusterClock
+    private let logger: Logger
+    private let options: Options
+    private var core: ShardCore
+    private var swim: SWIMInstance<ShardDigest>
+    private let server: ReplyServer
+    private let gateway: RequestClient
+    private var peers: [String: RequestClient] = [:]
+    private var agentQueues: [String: AsyncStream<WorkerCommand>.Continuation] = [:]
+    private let transitions: AsyncStream<JobTransition>.Continuation
+    private let transitionStream: AsyncStream<JobTransition>
+    private var sequence: UInt64 = 0
+    private var lastDigest: ShardDigest?
+    private var lastDigestAt = -Double.infinity
+    public private(set) var malformedFrames = 0
+    public private(set) var droppedUpdates = 0
+    private var tasks: [Task<Void, Never>] = []
+
+    public init(
+        cluster: ClusterConfig, rackID: String, table: ThroughputTable, policy: String, clock: any ClusterClock,
+        logger: Logger, options: Options = Options()
+    ) throws {
+        guard let rack = cluster.rack(rackID) else {
+            throw ShardError("no rack '\(rackID)' in cluster '\(cluster.name)' (racks: \(cluster.racks.map(\.id).joined(separator: ", ")))")
+        }
+        self.shardID = rack.shardID
+        self.address = rack.shardAddress
+        self.clock = clock
+        self.logger = logger
+        self.options = options
+        let startMillis = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        do {
+            self.core = try ShardCore(
+                settings: ShardSettings(
+                    shardID: rack.shardID, roundSeconds: cluster.roundSeconds, restartSeconds: cluster.restartSeconds,
+                    firstTransitionID: startMillis * 1_000_000, firstCommandID: startMillis * 1_000_000),
+                racks: [rack], table: table, policy: policy, now: clock.now)
+        } catch {
+            throw ShardError("policy '\(policy)': \(error)")
+        }
+        var members = cluster.racks.filter { $0.id != rackID }.map {
+            SWIM.Member(id: SWIM.MemberID($0.shardID), address: SWIM.Address($0.shardAddress), role: .shard)
+        }
+        members.append(SWIM.Member(id: "gateway", address: SWIM.Address(cluster.gateway.address), role: .gateway))
+        self.swim = SWIMInstance(
+            settings: options.swim,
+            myself: SWIM.Member(id: SWIM.MemberID(rack.shardID), address: SWIM.Address(rack.shardAddress), role: .shard),
+            incarnation: UInt64(max(0, clock.wallSinceEpoch * 1000)), members: members, seed: options.seed,
+            now: clock.wallSinceEpoch)
+        do {
+            self.server = try ReplyServer(listening: rack.shardAddress)
+            self.gateway = try RequestClient(dialing: cluster.gateway.address)
+        } catch {
+            throw ShardError("cannot listen on \(rack.shardAddress): \(error)")
+        }
+        (transitionStream, transitions) = AsyncStream<JobTransition>.makeStream()
+    }
+
+    /// Serves until cancelled.
+    public func run() async throws {
+        let server = self.server
+        startTransitionSender()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.serve(concurrency: 8) { frame in await self.handle(frame: frame) } }
+            group.addTask { await self.timerLoop() }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    public func shutdown() {
+        for task in tasks { task.cancel() }
+        transitions.finish()
+        for queue in agentQueues.values { queue.finish() }
+        server.close()
+        gateway.close()
+        for peer in peers.values { peer.close() }
+    }
+
+    // MARK: Timer
+
+    private func timerLoop() async {
+        while !Task.isCancelled {
+            feed(.tick)
+            let wall = clock.wallSinceEpoch
+            if let deadline = swim.nextDeadline, wall >= deadline {
+                execute(swim.tick(now: wall))
+            }
+            let digest = core.digest
+            if digest != lastDigest && wall - lastDigestAt >= 1 {
+                lastDigest = digest
+                lastDigestAt = wall
+                execute(swim.publishLocalDigest(digest, now: wall))
+            }
+            try? await Task.sleep(for: options.tickInterval)
+        }
+    }
+
+    // MARK: Scheduler actions
+
+    private func feed(_ event: ShardEvent) {
+        execute(core.handle(event, now: clock.now))
+    }
+
+    private func execute(_ actions: [ShardAction]) {
+        for action in actions {
+            switch action {
+            case .pollGateway: poll()
+            case .sendCommand(let agentAddress, let command): queue(for: agentAddress).yield(command)
+            case .reportTransition(let t): transitions.yield(t)
+            case .log(let level, let message):
+                switch level {
+                case .debug: logger.debug("\(message)")
+                case .info: logger.info("\(message)")
+                case .warning: logger.warning("\(message)")
+                }
+            }
+        }
+    }
+
+    private func envelope(_ body: Envelope.Body) -> [UInt8] {
+        sequence += 1
+        return (try? WireCodec.encode(Envelope(senderID: shardID, sequence: sequence, sentAt: clock.now, body: body))) ?? []
+    }
+
+    private func poll() {
+        let frame = envelope(.listJobsRequest(ListJobsRequest(states: [.pending, .running, .restarting])))
+        let gateway = self.gateway
+        let timeout = options.requestTimeout
+        tasks.append(Task {
+            let event: ShardEvent
+            if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = try? WireCodec.decode(bytes),
+               case .listJobsReply(let list) = reply.body {
+                event = .gatewayJobs(list.jobs)
+            } else {
+                event = .gatewayUnavailable
+            }
+            await self.feed(event)
+        })
+        tasks.removeAll { $0.isCancelled }
+        if tasks.count > 64 { tasks.removeFirst(tasks.count - 64) }
+    }
+
+    private func queue(for agentAddress: String) -> AsyncStream<WorkerCommand>.Continuation {
+        if let existing = agentQueues[agentAddress] { return existing }
+        let (stream, continuation) = AsyncStream<WorkerCommand>.makeStream()
+        agentQueues[agentAddress] = continuation
+        let client = try? RequestClient(dialing: agentAddress)
+        let timeout = options.requestTimeout
+        let logger = self.logger
+        Task {
+            for await command in stream {
+                guard let client else {
+                    await self.feed(.commandFailed(command, error: "cannot dial \(agentAddress)"))
+                    continue
+                }
+                let frame = await self.envelope(.workerCommand(command))
+                var failure: String? = "no answer from \(agentAddress)"
+                for _ in 0..<3 {
+                    guard let bytes = try? await client.request(frame, timeout: timeout) else { continue }
+                    if let reply = try? WireCodec.decode(bytes), case .commandAck(let ack) = reply.body {
+                        failure = ack.ok ? nil : ack.error
+                    } else {
+                        failure = "unexpected answer from \(agentAddress)"
+                    }
+                    break
+                }
+                if let failure {
+                    await self.feed(.commandFailed(command, error: failure))
+                } else {
+                    logger.debug("command \(command.commandID) (\(command.kind.rawValue) \(command.jobID)) acknowledged")
+                }
+            }
+        }
+        return continuation
+    }
+
+    private func startTransitionSender() {
+        let stream = transitionStream
+        let gateway = self.gateway
+        let timeout = options.requestTimeout
+        let logger = self.logger
+        tasks.append(Task {
+            for await transition in stream {
+                let frame = await self.envelope(.jobTransition(transition))
+                while !Task.isCancelled {
+                    if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = try? WireCodec.decode(bytes) {
+                        switch reply.body {
+                        case .jobStatus(let status): await self.feed(.transitionAnswered(status))
+                        case .error(let e):
+                            logger.warning("the gateway refused transition \(transition.transitionID) of \(transition.jobID): \(e.message)")
+                        default: break
+                        }
+                        break
+                    }
+                    logger.debug("gateway did not take transition \(transition.transitionID); retrying")
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        })
+    }
+
+    // MARK: Requests
+
+    public func handle(frame: [UInt8]) -> [UInt8] {
+        let request: Envelope
+        do {
+            request = try WireCodec.decode(frame)
+        } catch {
+            malformedFrames += 1
+            logger.warning("dropped malformed frame #\(malformedFrames) (\(frame.count) bytes): \(error)")
+            return envelope(.error(WireErrorMessage(code: .malformed, message: "\(error)")))
+        }
+        switch request.body {
+        case .agentRegister(let r):
+            let rack = r.nodes.first?.rack ?? ""
+            guard core.racks.contains(where: { $0.id == rack }) else {
+                return envelope(.error(WireErrorMessage(code: .unavailable, message: "\(shardID) does not own rack '\(rack)'")))
+            }
+            feed(.agentReport(agentID: r.agentID, address: r.address, nodes: r.nodes, jobs: r.jobs, at: clock.now, isRegister: true))
+            return envelope(.commandAck(CommandAck(ok: true)))
+        case .agentHeartbeat(let h) where h.agentID.isEmpty:
+            return envelope(.agentHeartbeat(view()))
+        case .agentHeartbeat(let h):
+            let rack = h.nodes.first?.rack ?? ""
+            guard core.agents[rack]?.agentID == h.agentID else {
+                return envelope(.error(WireErrorMessage(code: .notFound, message: "unknown agent \(h.agentID): register first")))
+            }
+            feed(.agentReport(agentID: h.agentID, address: "", nodes: h.nodes, jobs: h.jobs, at: h.at, isRegister: false))
+            return envelope(.commandAck(CommandAck(ok: true)))
+        case .ping, .pingReq, .ack:
+            return swimRequest(request)
+        default:
+            return envelope(.error(WireErrorMessage(code: .invalid, message: "a shard does not handle \(request.body.kindName) messages")))
+        }
+    }
+
+    /// The shard's view for `bourse nodes`: nodes of every rack it owns (as their agents last
+    /// reported them) and its running jobs.
+    private func view() -> AgentHeartbeat {
+        var nodes: [NodeReport] = []
+        for rack in core.racks {
+            if let agent = core.agents[rack.id], !agent.nodes.isEmpty {
+                nodes += agent.nodes
+            } else {
+                nodes += rack.nodes.map { NodeReport(nodeID: $0.id, rack: rack.id, health: .unspecified) }
+            }
+        }
+        let jobs = core.runningJobs.map { job in
+            JobProgress(
+                jobID: job.id, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps, stepsPerSecond: job.rate,
+                workers: UInt32(job.workers.count), gpuType: job.typeIndex.map { core.planner.pool.types[$0] } ?? "")
+        }
+        return AgentHeartbeat(agentID: shardID, at: clock.now, nodes: nodes, jobs: jobs)
+    }
+
+    // MARK: SWIM
+
+    private func swimRequest(_ request: Envelope) -> [UInt8] {
+        guard let (message, dropped) = SWIMWire.message(request.body) else { return [] }
+        droppedUpdates += dropped
+        let sender = SWIM.MemberID(request.senderID)
+        let known = swim.member(sender) != nil || message.updates.contains { $0.memberID == sender }
+        if case .ping(let ping) = message, !known {
+            // Not a member (e.g. `bourse members`): answer with the whole membership.
+            let everyone = [swim.selfState] + swim.members
+            return envelope(.ack(Ack(
+                probeID: ping.probeID, targetID: shardID, updates: everyone.map { SWIMWire.update($0.update) },
+                digests: swim.digests.map(SWIMWire.digest))))
+        }
+        var directives = swim.receive(message, from: sender, now: clock.wallSinceEpoch)
+        var reply: [UInt8] = []
+        if case .ping(let ping) = message,
+           let index = directives.firstIndex(where: {
+               if case .send(let to, _, .ack(let ack)) = $0 { return to == sender && ack.probeID == ping.probeID }
+               return false
+           }), case .send(_, _, let ack) = directives[index] {
+            reply = envelope(SWIMWire.body(ack))
+            directives.remove(at: index)
+        }
+        execute(directives)
+        return reply
+    }
+
+    private func execute(_ directives: [SWIM.Directive<ShardDigest>]) {
+        for directive in directives {
+            switch directive {
+            case .send(let to, let address, let message):
+                send(message, to: to, address: address)
+            case .memberStatusChanged(let state, let from, let to, let reason):
+                guard from != nil else { continue }
+                logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
+            case .digestUpdated:
+                break
+            case .refuted(let incarnation):
+                logger.notice("refuted a suspicion about \(shardID): incarnation \(incarnation)")
+            }
+        }
+    }
+
+    private func send(_ message: SWIM.Message<ShardDigest>, to: SWIM.MemberID, address: SWIM.Address) {
+        let client: RequestClient
+        if let existing = peers[address.rawValue] {
+            client = existing
+        } else {
+            guard let made = try? RequestClient(dialing: address.rawValue) else { return }
+            peers[address.rawValue] = made
+            client = made
+        }
+        let frame = envelope(SWIMWire.body(message))
+        let timeout = Duration.milliseconds(Int64(max(50, options.swim.probePeriod * 1000)))
+        Task {
+            guard let bytes = try? await client.request(frame, timeout: timeout), !bytes.isEmpty,
+                  let reply = try? WireCodec.decode(bytes), case .ack = reply.body else { return }
+            await self.swimReply(reply)
+        }
+    }
+
+    private func swimReply(_ reply: Envelope) {
+        guard let (message, dropped) = SWIMWire.message(reply.body) else { return }
+        droppedUpdates += dropped
+        execute(swim.receive(message, from: SWIM.MemberID(reply.senderID), now: clock.wallSinceEpoch))
+    }
+
+    // MARK: Queries for tests and diagnostics
+
+    public var members: [SWIM.MemberState] { [swim.selfState] + swim.members }
+    public var completedCount: Int { core.completedCount }
+}
+
+public struct ShardError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
