@@ -169,7 +169,7 @@ public actor Shard {
             } else {
                 event = .gatewayUnavailable
             }
-            await self.feed(event)
+            self.feed(event)
         })
         tasks.removeAll { $0.isCancelled }
         if tasks.count > 64 { tasks.removeFirst(tasks.count - 64) }
@@ -185,10 +185,10 @@ public actor Shard {
         Task {
             for await command in stream {
                 guard let client else {
-                    await self.feed(.commandFailed(command, error: "cannot dial \(agentAddress)"))
+                    self.feed(.commandFailed(command, error: "cannot dial \(agentAddress)"))
                     continue
                 }
-                let frame = await self.envelope(.workerCommand(command))
+                let frame = self.envelope(.workerCommand(command))
                 var failure: String? = "no answer from \(agentAddress)"
                 for _ in 0..<3 {
                     guard let bytes = try? await client.request(frame, timeout: timeout) else { continue }
@@ -200,7 +200,7 @@ public actor Shard {
                     break
                 }
                 if let failure {
-                    await self.feed(.commandFailed(command, error: failure))
+                    self.feed(.commandFailed(command, error: failure))
                 } else {
                     logger.debug("command \(command.commandID) (\(command.kind.rawValue) \(command.jobID)) acknowledged")
                 }
@@ -216,11 +216,11 @@ public actor Shard {
         let logger = self.logger
         tasks.append(Task {
             for await transition in stream {
-                let frame = await self.envelope(.jobTransition(transition))
+                let frame = self.envelope(.jobTransition(transition))
                 while !Task.isCancelled {
                     if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = try? WireCodec.decode(bytes) {
                         switch reply.body {
-                        case .jobStatus(let status): await self.feed(.transitionAnswered(status))
+                        case .jobStatus(let status): self.feed(.transitionAnswered(status))
                         case .error(let e):
                             logger.warning("the gateway refused transition \(transition.transitionID) of \(transition.jobID): \(e.message)")
                         default: break
@@ -346,7 +346,7 @@ public actor Shard {
         Task {
             guard let bytes = try? await client.request(frame, timeout: timeout), !bytes.isEmpty,
                   let reply = try? WireCodec.decode(bytes), case .ack = reply.body else { return }
-            await self.swimReply(reply)
+            self.swimReply(reply)
         }
     }
 
