@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+
+/// `bourse up` a tiny cluster (gateway, 2 shards, 2 agents as real processes on loopback), run
+/// jobs through it, `bourse down`.
+@Suite("live cluster between processes", .serialized)
+struct LiveClusterTests {
+    static let resnet = "ResNet-18 (batch size 32)"
+
+    /// A scratch directory with a 2-rack config on fresh loopback ports.
+    final class Scratch {
+        let directory: URL
+        let config: String
+        let runDir: String
+
+        init(speedup: Int = 600) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-live-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let ports = (0..<5).map { _ in freeLoopbackPort() }
+            let yaml = """
+                name: live-test
+                round_seconds: 360
+                speedup: \(speedup)
+                restart_seconds: 30
+                gpu_types:
+                  - {name: v100}
+                  - {name: k80}
+                gateway: {address: "tcp://127.0.0.1:\(ports[0])"}
+                racks:
+                  - id: r0
+                    shard: "tcp://127.0.0.1:\(ports[1])"
+                    agent: "tcp://127.0.0.1:\(ports[2])"
+                    nodes:
+                      - {prefix: r0-n, count: 2, gpus: {v100: 2}}
+                  - id: r1
+                    shard: "tcp://127.0.0.1:\(ports[3])"
+                    agent: "tcp://127.0.0.1:\(ports[4])"
+                    nodes:
+                      - {prefix: r1-n, count: 2, gpus: {k80: 2}}
+
+                """
+            config = directory.appendingPathComponent("cluster.yaml").path
+            try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+            runDir = directory.appendingPathComponent("run").path
+        }
+
+        deinit {
+            // Whatever happened, stop the processes (a no-op when the test already did).
+            _ = try? runBourse(["down", "--run-dir", runDir], timeout: .seconds(20))
+            try? FileManager.default.removeItem(at: directory)
+        }
+
+        func client(_ arguments: [String]) throws -> RunResult {
+            try runBourse(arguments + ["--config", config], timeout: .seconds(30))
+        }
+
+        /// job id -> (state, finished_at) from `bourse jobs --json`.
+        func jobs() throws -> [String: (state: String, finishedAt: Double)] {
+            let result = try client(["jobs", "--json"])
+            #expect(result.status == 0, "jobs: \(result.stderr)")
+            let list = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] ?? []
+            var out: [String: (String, Double)] = [:]
+            for job in list {
+                out[job["job_id"] as? String ?? "?"] = (job["state"] as? String ?? "?", job["finished_at"] as? Double ?? 0)
+            }
+            return out
+        }
+
+        func logs() -> String {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: runDir)) ?? []
+            return names.filter { $0.hasSuffix(".log") }.sorted().map { name in
+                let text = (try? String(contentsOfFile: runDir + "/" + name, encoding: .utf8)) ?? ""
+                return "== \(name)\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")
+            }.joined(separator: "\n")
+        }
+    }
+
+    @Test("up, submit jobs, every job completes once, members and nodes answer, down")
+    func endToEnd() async throws {
+        let scratch = try Scratch()
+        let up = try runBourse(["up", scratch.config, "--run-dir", scratch.runDir], timeout: .seconds(60))
+        #expect(up.status == 0, "up: \(up.stdout) \(up.stderr)")
+        #expect(up.stdout.contains("cluster 'live-test' is up"), "\(up.stdout)")
+        #expect(up.stdout.contains("logs:  \(scratch.runDir)/*.log"))
+        guard up.status == 0 else { return }
+
+        // Six jobs: 1- and 2-worker, a 4-worker one that fills a rack.
+        let shapes: [(steps: Int, workers: Int)] = [(4000, 1), (3000, 2), (6000, 1), (2000, 4), (5000, 2), (3000, 1)]
+        var submitted: [String] = []
+        for shape in shapes {
+            let result = try scratch.client(
+                ["submit", "--job-type", Self.resnet, "--steps", "\(shape.steps)", "--workers", "\(shape.workers)"])
+            #expect(result.status == 0, "submit: \(result.stderr)")
+            if let id = result.stdout.split(separator: " ").dropFirst().first { submitted.append(String(id)) }
+        }
+        #expect(submitted.count == shapes.count)
+
+        let deadline = ContinuousClock.now + .seconds(90)
+        var jobs = try scratch.jobs()
+        while ContinuousClock.now < deadline && !(jobs.count == shapes.count && jobs.values.allSatisfy { $0.state == "completed" }) {
+            try await Task.sleep(for: .milliseconds(500))
+            jobs = try scratch.jobs()
+        }
+        #expect(jobs.count == shapes.count)
+        #expect(jobs.values.allSatisfy { $0.state == "completed" && $0.finishedAt > 0 }, "\(jobs)\n\(scratch.logs())")
+
+        let members = try runBourse(["members", "--run-dir", scratch.runDir], timeout: .seconds(20))
+        #expect(members.status == 0, "members: \(members.stderr)")
+        #expect(members.stdout.contains("SEEN BY shard-r0") && members.stdout.contains("SEEN BY shard-r1"), "\(members.stdout)")
+        #expect(members.stdout.split(separator: "\n").filter { $0.hasPrefix("shard-r") && $0.contains("alive#") }.count >= 2)
+
+        let nodes = try runBourse(["nodes", "--run-dir", scratch.runDir], timeout: .seconds(20))
+        #expect(nodes.status == 0, "nodes: \(nodes.stderr)")
+        for node in ["r0-n0", "r0-n1", "r1-n0", "r1-n1"] { #expect(nodes.stdout.contains(node), "\(nodes.stdout)") }
+
+        let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
+        #expect(down.status == 0, "down: \(down.stderr)")
+        #expect(down.stdout.contains("stopped 5 of 5 processes"), "\(down.stdout)")
+    }
+}
