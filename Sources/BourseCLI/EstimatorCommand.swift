@@ -67,6 +67,12 @@ extension EstimatorCommand {
                 valueName: "file"))
         var throughputs: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Rank of the collaborative-filtering factorisation (0 turns it off; default \(EstimatorParameters.default.rank)).",
+                valueName: "n"))
+        var rank: Int?
+
         @Flag(help: "Print the figures as JSON (fractions: 0.07 = 7 %).")
         var json = false
 
@@ -80,24 +86,28 @@ extension EstimatorCommand {
                 throw ValidationError("--cells must be table or distinct")
             }
             guard runs >= 1, runs <= 1000 else { throw ValidationError("--runs must be between 1 and 1000") }
+            if let rank, rank < 0 || rank > 16 { throw ValidationError("--rank must be between 0 and 16") }
         }
 
         func run() throws {
             let tablePath = try throughputs ?? SimFiles.defaultTablePath()
             let table = try SimFiles.report { try ThroughputTable.load(path: tablePath) }
+            var parameters = EstimatorParameters.default
+            if let rank { parameters.rank = rank }
             var results: [EstimatorEvaluation.Result] = []
             var newJob: [EstimatorEvaluation.NewJobTypeResult] = []
             for run in 0..<runs {
                 let options = EstimatorEvaluation.Options(
                     observedFraction: observed, noise: noise,
                     noiseModel: EstimatorEvaluation.NoiseModel(rawValue: noiseModel)!,
-                    cells: EstimatorEvaluation.CellSet(rawValue: cells)!, seed: seed &+ UInt64(run))
+                    cells: EstimatorEvaluation.CellSet(rawValue: cells)!, seed: seed &+ UInt64(run), parameters: parameters)
                 results.append(try SimFiles.report { try EstimatorEvaluation.run(table: table, options: options) })
                 newJob.append(try SimFiles.report { try EstimatorEvaluation.newJobType(table: table, options: options) })
             }
-            let timing = try SimFiles.report { try EstimatorEvaluation.fitTiming(table: table) }
+            let timing = try SimFiles.report { try EstimatorEvaluation.fitTiming(table: table, parameters: parameters) }
             if json {
-                Output.line(jsonReport(results, newJob, timing, tableName: URL(fileURLWithPath: tablePath).lastPathComponent))
+                Output.line(
+                    jsonReport(results, newJob, timing, rank: parameters.rank, tableName: URL(fileURLWithPath: tablePath).lastPathComponent))
             } else {
                 Output.line(textReport(results, newJob, timing, tableName: URL(fileURLWithPath: tablePath).lastPathComponent))
             }
@@ -118,7 +128,7 @@ extension EstimatorCommand {
 
         private func jsonReport(
             _ results: [EstimatorEvaluation.Result], _ newJob: [EstimatorEvaluation.NewJobTypeResult],
-            _ timing: (full: Double, incremental: Double, cells: Int), tableName: String
+            _ timing: (full: Double, incremental: Double, cells: Int), rank: Int, tableName: String
         ) -> String {
             let first = results[0]
             var perGPU: [String: Any] = [:]
@@ -133,7 +143,7 @@ extension EstimatorCommand {
             var object: [String: Any] = [
                 "throughputs": tableName,
                 "observed_fraction": observed, "noise": noise, "noise_model": noiseModel, "cells": cells,
-                "seed": seed, "runs": runs,
+                "seed": seed, "runs": runs, "rank": rank,
                 "cells_total": first.cells, "observed": first.observed, "held_out": first.overall.count,
                 "unanswered": first.unanswered,
                 "median_ape": rounded(average(results) { $0.overall.medianAPE }),

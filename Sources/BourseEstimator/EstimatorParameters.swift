@@ -19,18 +19,18 @@
 /// The defaults were chosen by random search on the median error of held-out cells at 30 %
 /// observed (seeds 100-107 of `EstimatorEvaluation`), then checked on other seeds and fractions.
 public struct EstimatorParameters: Sendable, Hashable {
-    public var batchLengthScale = 2.8
-    public var workerLengthScale = 4.4
-    public var gpuCorrelation = 0.26
+    public var batchLengthScale = 2.81
+    public var workerLengthScale = 4.45
+    public var gpuCorrelation = 0.32
     public var placementCorrelation = 0.64
-    public var jobBias = 12.7
+    public var jobBias = 13.9
     public var jobOwnBias = 0.0093
     public var configBias = 19.1
-    public var interaction = 3.5
+    public var interaction = 4.5
     public var gpuInteraction = 0.35
     public var scaleInteraction = 0.0086
-    public var jobOwnInteraction = 0.07
-    public var configOwnBias = 0.076
+    public var jobOwnInteraction = 0.12
+    public var configOwnBias = 0.068
     public var collaborative = 0.064
     public var collaborativeJobOwn = 0.19
     /// Variance of a cell's own deviation from everything the kernel explains (log units).
@@ -41,7 +41,7 @@ public struct EstimatorParameters: Sendable, Hashable {
     /// Rank of the collaborative-filtering factorisation (0 turns the term off).
     public var rank = 2
     /// L2 regularisation of the factorisation (biases and factors).
-    public var regularization = 0.72
+    public var regularization = 0.75
     public var alsIterations = 30
     /// `fit()` refits the factorisation when the number of observed cells grew by more than this
     /// fraction since the last factorisation; smaller changes only update the Gaussian process.

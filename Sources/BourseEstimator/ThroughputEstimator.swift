@@ -489,88 +489,33 @@ public struct ThroughputEstimator: Sendable {
         return x
     }
 
-    /// Rank-`rank` factorisation z ~ mu + a_j + b_c + u_j . v_c of the observed cells by
-    /// alternating least squares with L2 regularisation; returns the column factors, scaled so
-    /// that their mean squared norm is 1, and the number of columns they cover.
+    /// Column factors of a rank-`rank` factorisation of the observed cells (`LowRankFactorization`),
+    /// scaled so that their mean squared norm over observed columns is 1, and the number of
+    /// columns they cover.
     private func fitFactors() -> ([Double], Int) {
         let rank = parameters.rank
-        let rows = rowNames.count
-        let cols = columns.count
         guard rank > 0, parameters.collaborative > 0, !obsRow.isEmpty else { return ([], 0) }
-        let n = obsRow.count
-        var z = (0..<n).map { logSteps(observation: $0) }
-        let mean = z.reduce(0, +) / Double(n)
-        for i in 0..<n { z[i] -= mean }
-        var byRow = [[Int]](repeating: [], count: rows)
-        var byColumn = [[Int]](repeating: [], count: cols)
-        for i in 0..<n {
-            byRow[obsRow[i]].append(i)
-            byColumn[obsColumn[i]].append(i)
+        let cells = (0..<obsRow.count).map {
+            LowRankFactorization.Cell(row: obsRow[$0], column: obsColumn[$0], value: logSteps(observation: $0))
         }
-        var a = [Double](repeating: 0, count: rows)
-        var b = [Double](repeating: 0, count: cols)
-        var u = [Double](repeating: 0, count: rows * rank)
-        var v = [Double](repeating: 0, count: cols * rank)
-        for c in 0..<cols {
-            for d in 0..<rank { v[c * rank + d] = 0.3 * cos(1.7 * Double(c + 1) * Double(d + 1)) }
-        }
-        let lambda = parameters.regularization
-        let dim = rank + 1
-        var gram = [Double](repeating: 0, count: dim * dim)
-        var rhs = [Double](repeating: 0, count: dim)
-        var x = [Double](repeating: 0, count: dim)
-        for _ in 0..<parameters.alsIterations {
-            for r in 0..<rows {
-                Self.ridge(
-                    cells: byRow[r], gram: &gram, rhs: &rhs, solution: &x, lambda: lambda, rank: rank,
-                    target: { z[$0] - b[obsColumn[$0]] }, feature: { v[obsColumn[$0] * rank + $1] })
-                a[r] = x[0]
-                for d in 0..<rank { u[r * rank + d] = x[d + 1] }
-            }
-            for c in 0..<cols {
-                Self.ridge(
-                    cells: byColumn[c], gram: &gram, rhs: &rhs, solution: &x, lambda: lambda, rank: rank,
-                    target: { z[$0] - a[obsRow[$0]] }, feature: { u[obsRow[$0] * rank + $1] })
-                b[c] = x[0]
-                for d in 0..<rank { v[c * rank + d] = x[d + 1] }
-            }
-        }
+        let factorization = LowRankFactorization(
+            rows: rowNames.count, columns: columns.count, cells: cells, rank: rank,
+            regularization: parameters.regularization, iterations: parameters.alsIterations)
+        var v = factorization.columnFactors
+        // (An array, not a Set: the summation order must not depend on hashing.)
+        var observedColumn = [Bool](repeating: false, count: columns.count)
+        for cell in cells { observedColumn[cell.column] = true }
         var norm = 0.0
-        var counted = 0
-        for c in 0..<cols where !byColumn[c].isEmpty {
+        var observedColumns = 0
+        for c in columns.indices where observedColumn[c] {
             for d in 0..<rank { norm += v[c * rank + d] * v[c * rank + d] }
-            counted += 1
+            observedColumns += 1
         }
-        norm = counted > 0 ? norm / Double(counted) : 0
+        norm = observedColumns == 0 ? 0 : norm / Double(observedColumns)
         guard norm > 1e-12 else { return ([], 0) }
         let scale = 1 / norm.squareRoot()
         for i in v.indices { v[i] *= scale }
-        return (v, cols)
-    }
-
-    /// Solves the (rank+1)-dimensional ridge regression of `target` on [1, feature(cell, 0..<rank)].
-    private static func ridge(
-        cells: [Int], gram: inout [Double], rhs: inout [Double], solution: inout [Double], lambda: Double, rank: Int,
-        target: (Int) -> Double, feature: (Int, Int) -> Double
-    ) {
-        let dim = rank + 1
-        for i in 0..<(dim * dim) { gram[i] = 0 }
-        for i in 0..<dim { rhs[i] = 0 }
-        var f = [Double](repeating: 1, count: dim)
-        for cell in cells {
-            for d in 0..<rank { f[d + 1] = feature(cell, d) }
-            let t = target(cell)
-            for p in 0..<dim {
-                rhs[p] += f[p] * t
-                for q in 0...p { gram[p * dim + q] += f[p] * f[q] }
-            }
-        }
-        for p in 0..<dim {
-            gram[p * dim + p] += lambda
-            for q in 0..<p { gram[q * dim + p] = gram[p * dim + q] }
-        }
-        solveSPD(&gram, &rhs, dim: dim)
-        for i in 0..<dim { solution[i] = rhs[i] }
+        return (v, columns.count)
     }
 
     /// In-place Cholesky solve of a small symmetric positive definite system (row-major).
