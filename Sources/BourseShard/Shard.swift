@@ -49,6 +49,10 @@ public actor Shard {
     public private(set) var malformedFrames = 0
     public private(set) var droppedUpdates = 0
     private var tasks: [Task<Void, Never>] = []
+    private let cluster: ClusterConfig
+    /// Members this shard has heard from: only a shard that was once alive is adopted from, so a
+    /// shard slow to start is not declared dead and taken over before it ever ran.
+    private var heardFrom: Set<SWIM.MemberID> = []
 
     public init(
         cluster: ClusterConfig, rackID: String, table: ThroughputTable, policy: String, clock: any ClusterClock,
@@ -59,6 +63,8 @@ public actor Shard {
         }
         self.shardID = rack.shardID
         self.address = rack.shardAddress
+        self.cluster = cluster
+
         self.clock = clock
         self.logger = logger
         self.options = options
@@ -302,6 +308,7 @@ public actor Shard {
                 probeID: ping.probeID, targetID: shardID, updates: everyone.map { SWIMWire.update($0.update) },
                 digests: swim.digests.map(SWIMWire.digest))))
         }
+        heardFrom.insert(sender)
         var directives = swim.receive(message, from: sender, now: clock.wallSinceEpoch)
         var reply: [UInt8] = []
         if case .ping(let ping) = message,
@@ -324,6 +331,7 @@ public actor Shard {
             case .memberStatusChanged(let state, let from, let to, let reason):
                 guard from != nil else { continue }
                 logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
+                if to == .dead && state.role == .shard { shardDied(state.id) }
             case .digestUpdated:
                 break
             case .refuted(let incarnation):
@@ -353,7 +361,36 @@ public actor Shard {
     private func swimReply(_ reply: Envelope) {
         guard let (message, dropped) = SWIMWire.message(reply.body) else { return }
         droppedUpdates += dropped
+        heardFrom.insert(SWIM.MemberID(reply.senderID))
         execute(swim.receive(message, from: SWIM.MemberID(reply.senderID), now: clock.wallSinceEpoch))
+    }
+
+    // MARK: Failover
+
+    /// A shard was declared dead: if this shard is the deterministic successor of its rack (the
+    /// next rack in config order whose shard is not dead), adopt the rack, and the racks the
+    /// dead shard had adopted (from its last digest).
+    private func shardDied(_ dead: SWIM.MemberID) {
+        guard heardFrom.contains(dead) else {
+            logger.notice("\(dead) is dead but never answered this shard: not adopting its rack")
+            return
+        }
+        var racksToAdopt = cluster.racks.filter { $0.shardID == dead.rawValue }.map(\.id)
+        if let digest = swim.digest(of: dead) { racksToAdopt += digest.payload.racks.filter { !racksToAdopt.contains($0) } }
+        for rackID in racksToAdopt {
+            guard let index = cluster.racks.firstIndex(where: { $0.id == rackID }) else { continue }
+            let order = cluster.racks[(index + 1)...] + cluster.racks[..<index]
+            let successor = order.first { rack in
+                rack.shardID == shardID || (swim.status(of: SWIM.MemberID(rack.shardID)).map { $0 != .dead } ?? false)
+            }
+            guard successor?.shardID == shardID else {
+                logger.info("rack \(rackID) of \(dead) goes to \(successor?.shardID ?? "nobody")")
+                continue
+            }
+            let rack = cluster.racks[index]
+            logger.notice("adopting rack \(rackID) of \(dead) (this shard is its successor)")
+            feed(.adoptRack(rack, formerShard: rack.shardID))
+        }
     }
 
     // MARK: Queries for tests and diagnostics

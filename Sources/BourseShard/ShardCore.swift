@@ -39,6 +39,9 @@ public enum ShardEvent: Sendable, Hashable {
     case transitionAnswered(JobStatus)
     /// An agent refused or did not answer a command.
     case commandFailed(WorkerCommand, error: String)
+    /// Membership declared `formerShard` dead and this shard is its rack's successor: take the
+    /// rack over (its GPUs, and the home jobs of `formerShard`).
+    case adoptRack(RackSpec, formerShard: String)
 }
 
 /// Outputs of ``ShardCore``; the shell executes them in order.
@@ -112,6 +115,10 @@ public struct ShardCore: Sendable {
     public private(set) var completedCount = 0
     /// Shard ids whose home jobs this shard schedules (itself plus adopted shards).
     public private(set) var homeShards: [String]
+    /// Workers found running on GPUs at an agent's registration whose jobs this shard does not
+    /// know yet (after an adoption): job id -> GPU ids. Placed when the gateway lists the job,
+    /// stopped when it does not.
+    public private(set) var orphans: [String: [String]] = [:]
     private var nextSeq = 1
     private var nextTransitionID: UInt64
     private var nextCommandID: UInt64
@@ -171,6 +178,8 @@ public struct ShardCore: Sendable {
                 return drop(status.jobID, reason: "the gateway says \(status.jobID) is \(status.state == .cancelled ? "cancelled" : "failed")", now: now)
             }
             return []
+        case .adoptRack(let rack, let formerShard):
+            return adopt(rack, formerShard: formerShard, now: now)
         case .commandFailed(let command, let error):
             var out: [ShardAction] = [.log(.warning, "command \(command.commandID) (\(command.jobID)) failed: \(error)")]
             if command.kind == .start, var job = jobs[command.jobID], job.isPlaced {
@@ -206,6 +215,7 @@ public struct ShardCore: Sendable {
             nextSeq += 1
             var added = job
             added.runnable = planner.canRun(input(job, now: now))
+            if let gpuIDs = orphans.removeValue(forKey: job.id) { place(&added, onGPUs: gpuIDs) }
             jobs[job.id] = added
             if added.runnable {
                 planner.addJob(job.seq)
@@ -216,6 +226,12 @@ public struct ShardCore: Sendable {
         }
         for id in jobs.keys.sorted() where !listed.contains(id) {
             out += drop(id, reason: "\(id) is no longer unfinished at the gateway (cancelled)", now: now)
+        }
+        for (id, gpuIDs) in orphans.sorted(by: { $0.key < $1.key }) {
+            orphans[id] = nil
+            guard let rackID = planner.slots.first(where: { $0.id == gpuIDs.first })?.rackID, let agent = agents[rackID] else { continue }
+            out.append(.log(.info, "stopping \(id) on \(gpuIDs.joined(separator: ",")): not an unfinished home job of \(settings.shardID)"))
+            out.append(.sendCommand(agentAddress: agent.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: id)))
         }
         if roundPending { out += planRound(now: now) }
         return out
@@ -342,6 +358,21 @@ public struct ShardCore: Sendable {
             out.append(.log(.info, "agent \(agentID) of rack \(rackID) registered from \(link.address) with \(progress.count) jobs"))
         }
         let reportAt = at > 0 ? at : now
+        if isRegister {
+            var running: [String: [String]] = [:]
+            for node in nodes { for gpu in node.gpus where !gpu.jobID.isEmpty { running[gpu.jobID, default: []].append(gpu.gpuID) } }
+            for (id, gpuIDs) in running.sorted(by: { $0.key < $1.key }) {
+                if var job = jobs[id] {
+                    if !job.isPlaced {
+                        place(&job, onGPUs: gpuIDs)
+                        jobs[id] = job
+                        out.append(.log(.info, "\(id) found running on \(gpuIDs.joined(separator: ",")) at registration"))
+                    }
+                } else if !finished.contains(id) {
+                    orphans[id] = gpuIDs
+                }
+            }
+        }
         for p in progress {
             guard var job = jobs[p.jobID] else {
                 if finished.contains(p.jobID), p.workers == 0 {
@@ -386,6 +417,43 @@ public struct ShardCore: Sendable {
             jobs[job.id] = job
         }
         return out
+    }
+
+    // MARK: Adoption
+
+    private mutating func adopt(_ rack: RackSpec, formerShard: String, now: Double) -> [ShardAction] {
+        var out: [ShardAction] = []
+        if !homeShards.contains(formerShard) { homeShards.append(formerShard) }
+        guard !racks.contains(where: { $0.id == rack.id }) else { return out }
+        let rebuilt: ShardPlanner
+        do {
+            // Slots of the racks already owned keep their indices (the new rack's come last).
+            rebuilt = try ShardPlanner(
+                policy: policy, racks: racks + [rack], table: table, roundSeconds: settings.roundSeconds,
+                restartSeconds: settings.restartSeconds)
+        } catch {
+            return [.log(.warning, "cannot adopt rack \(rack.id): \(error)")]
+        }
+        racks.append(rack)
+        planner = rebuilt
+        for job in jobs.values.sorted(by: { $0.seq < $1.seq }) {
+            var j = job
+            j.runnable = planner.canRun(input(job, now: now))
+            if j.runnable { planner.addJob(j.seq) }
+            jobs[j.id] = j
+        }
+        out.append(.log(.info, "adopted rack \(rack.id) and the home jobs of \(formerShard); racks now \(racks.map(\.id).joined(separator: ", "))"))
+        return out
+    }
+
+    /// Records that `job` runs on `gpuIDs` (all of one type), as an agent reported.
+    private func place(_ job: inout Job, onGPUs gpuIDs: [String]) {
+        let indices = gpuIDs.compactMap { id in planner.slots.firstIndex { $0.id == id } }
+        guard indices.count == gpuIDs.count, let first = indices.first,
+              let t = planner.pool.types.firstIndex(of: planner.slots[first].type) else { return }
+        job.typeIndex = t
+        job.workers = indices
+        job.lastReportAt = nil
     }
 
     // MARK: Helpers
