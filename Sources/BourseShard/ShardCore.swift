@@ -291,6 +291,20 @@ public struct ShardCore: Sendable {
             guard racksUsed.count == 1, liveRacks.contains(racksUsed.first!) else { continue }
             next[id] = a
         }
+        // Stickiness: a placed job planned on other GPUs of the same type and count keeps its
+        // own when no other job is planned on them (no needless checkpoint-restart; after an
+        // adoption the planner does not know where the adopted workers run).
+        var planned = Set(next.values.flatMap(\.workers))
+        for job in runningJobs {
+            guard var a = next[job.id], a.typeIndex == job.typeIndex, a.workers.count == job.workers.count,
+                  Set(a.workers) != Set(job.workers) else { continue }
+            let others = planned.subtracting(a.workers)
+            guard others.isDisjoint(with: job.workers) else { continue }
+            planned.subtract(a.workers)
+            planned.formUnion(job.workers)
+            a.workers = job.workers
+            next[job.id] = a
+        }
         // Stops first: every placed job whose GPUs change or that loses them.
         var stopped: [String] = []
         for job in runningJobs {

@@ -129,4 +129,34 @@ struct ShardCoreTests {
         let start = try #require(out.commands.first)
         #expect(start.kind == .start && start.workers == 1 && !start.gpuIDs.isEmpty)
     }
+
+    @Test("adoption: the successor takes the rack, keeps the workers running there, runs the dead shard's home jobs")
+    func adoption() throws {
+        var core = try makeCore()
+        _ = register(&core, now: 0)
+        let rack1 = RackSpec(
+            id: "r1", shardAddress: "tcp://127.0.0.1:3", agentAddress: "tcp://127.0.0.1:4",
+            nodes: [NodeSpec(id: "r1-n0", rack: "r1", gpus: ["v100": 2])])
+        var out = core.handle(.adoptRack(rack1, formerShard: "shard-r1"), now: 10)
+        #expect(core.racks.map(\.id) == ["r0", "r1"] && core.homeShards == ["shard-r0", "shard-r1"])
+        // agent-r1 re-registers with o1 running on r1-n0-g0 and o2 (unknown to the gateway) on g1.
+        out = core.handle(
+            .agentReport(
+                agentID: "agent-r1", address: "tcp://127.0.0.1:4",
+                nodes: [NodeReport(nodeID: "r1-n0", rack: "r1", gpus: [
+                    GPUReport(gpuID: "r1-n0-g0", gpuType: "v100", healthy: true, jobID: "o1"),
+                    GPUReport(gpuID: "r1-n0-g1", gpuType: "v100", healthy: true, jobID: "o2"),
+                ])],
+                jobs: [JobProgress(jobID: "o1", stepsDone: 40, stepsPerSecond: 10, workers: 1),
+                       JobProgress(jobID: "o2", stepsDone: 5, stepsPerSecond: 10, workers: 1)],
+                at: 11, isRegister: true), now: 11)
+        #expect(core.orphans.keys.sorted() == ["o1", "o2"])
+        _ = core.handle(.tick, now: 12)
+        out = core.handle(.gatewayJobs([job("o1", home: "shard-r1", state: .running), job("n1", home: "shard-r1")]), now: 12)
+        #expect(core.orphans.isEmpty)
+        #expect(out.commands.contains { $0.kind == .stop && $0.jobID == "o2" })
+        #expect(!out.commands.contains { $0.jobID == "o1" })  // kept where it runs
+        #expect(out.commands.contains { $0.kind == .start && $0.jobID == "n1" })
+        #expect(core.jobs["o1"]?.isPlaced == true)
+    }
 }
