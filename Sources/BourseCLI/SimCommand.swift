@@ -109,6 +109,13 @@ struct Sim: ParsableCommand {
         help: ArgumentHelp("bourse policies: how steeply aging grows past the threshold.", valueName: "k"))
     var fairnessExponent: Double = BourseRoundPlanner.Parameters().fairnessExponent
 
+    @Option(
+        name: .customLong("fairness-projection"),
+        help: ArgumentHelp(
+            "bourse policies: project remaining work at the job's fair share (default) or its best speed.",
+            valueName: "share|best"))
+    var fairnessProjection: String = "share"
+
     @Flag(help: "Never draw a progress bar.")
     var quiet = false
 
@@ -116,6 +123,9 @@ struct Sim: ParsableCommand {
         if policy == nil && compare == nil { throw ValidationError("give --policy NAME or --compare p1,p2,...") }
         if policy != nil && compare != nil { throw ValidationError("give either --policy or --compare, not both") }
         guard round > 0 else { throw ValidationError("--round must be > 0") }
+        guard ["share", "best"].contains(fairnessProjection) else {
+            throw ValidationError("--fairness-projection must be share or best")
+        }
         guard fairnessThreshold > 0, fairnessExponent >= 0 else {
             throw ValidationError("--fairness-threshold must be > 0 and --fairness-exponent >= 0")
         }
@@ -161,6 +171,7 @@ struct Sim: ParsableCommand {
         options.estimator = EstimatorMode(rawValue: estimator)!
         options.bourse.fairnessThreshold = fairnessThreshold
         options.bourse.fairnessExponent = fairnessExponent
+        options.bourse.projectAtBestSpeed = fairnessProjection == "best"
         options.seed = seed
         options.throughputMode = ThroughputMode(rawValue: throughputMode)!
         options.lpMethod = lpMethod == "simplex" ? .simplex : .interiorPoint

@@ -13,10 +13,14 @@ public struct BourseRoundPlanner: RoundPlanner {
         /// Checkpoint-restart delay (s) a configuration change costs.
         public var restartSeconds: Double = 30
         /// Aging by projected finish-time fairness: a job whose projected rho (time in system
-        /// plus remaining work at its best speed, over its time alone on a 1/N share of the
-        /// cluster) is r gets its value multiplied by 1 + (r / fairnessThreshold)^fairnessExponent.
-        public var fairnessThreshold: Double = 0.5
-        public var fairnessExponent: Double = 6
+        /// plus remaining work at its fair-share throughput, over its time alone on a 1/N share
+        /// of the cluster; = 1 + its lag behind its fair share / its isolated time) is r gets its
+        /// value multiplied by 1 + (r / fairnessThreshold)^fairnessExponent.
+        public var fairnessThreshold: Double = 0.8
+        public var fairnessExponent: Double = 8
+        /// Project the remaining work at the job's fair-share (isolated 1/N) throughput (false,
+        /// the default: a fair-share-deficit measure) or at its best speed (true, optimistic).
+        public var projectAtBestSpeed = false
         /// Bonus for finishing early inside the round (fraction of a whole job's value).
         public var finishBonus: Double = 0.1
         /// Relative precision of the auction prices.
@@ -118,8 +122,8 @@ public struct BourseRoundPlanner: RoundPlanner {
     }
 
     /// 1 + (rho / threshold)^exponent, rho = the job's projected finish-time fairness: (time in
-    /// system + remaining work at its best speed) / (total work / its throughput alone on a 1/N
-    /// share of the cluster, N = active jobs), the share split over types as Gavel's isolated
+    /// system + remaining work at its fair-share throughput) / (total work / its throughput alone
+    /// on a 1/N share of the cluster, N = active jobs), the share split over types as Gavel's isolated
     /// policy does (capacity_t / N / scale, scaled down to sum to at most 1).
     public func agingFactor(_ job: PolicyJob, totalWork: Double, bestSpeed: Double, activeJobs: Int) -> Double {
         let capacity = pool.capacity
@@ -130,7 +134,8 @@ public struct BourseRoundPlanner: RoundPlanner {
         var isolated = 0.0
         for t in share.indices where t < job.throughputs.count { isolated += share[t] * job.throughputs[t] }
         guard isolated > 0, bestSpeed > 0, totalWork > 0 else { return 1 }
-        let rho = (job.timeSinceArrival + job.stepsRemaining / bestSpeed) / (totalWork / isolated)
+        let projected = parameters.projectAtBestSpeed ? bestSpeed : isolated
+        let rho = (job.timeSinceArrival + job.stepsRemaining / projected) / (totalWork / isolated)
         return 1 + pow(max(rho, 0) / parameters.fairnessThreshold, parameters.fairnessExponent)
     }
 

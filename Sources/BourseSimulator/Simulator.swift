@@ -34,6 +34,10 @@ public struct SimulationOptions: Sendable, Hashable {
     /// Knobs of Bourse's planners (`bourse`, `bourse-fixed`); the round length and restart
     /// delay are taken from this struct's `roundSeconds` and `restartSeconds`.
     public var bourse = BourseRoundPlanner.Parameters()
+    /// `--estimator cf`: fraction of the table's cells known beforehand, and the measurement noise
+    /// of those, of profiling runs and of feedback from running jobs.
+    public var estimatorPriorFraction = 0.3
+    public var estimatorNoise = 0.05
 
     public init() {}
 }
@@ -80,6 +84,8 @@ public struct Simulation: Sendable {
     /// units/s; the simulator runs jobs at these) and what the planner believes.
     let elasticTruth: [ElasticProfile]?
     let elasticBelief: [ElasticProfile]?
+    /// `--estimator cf`: the estimator state at the start of the run (prior observations).
+    let initialEstimates: EstimatedThroughputs?
     var mechanism: any RoundPlanner
 
     public init(
@@ -101,10 +107,6 @@ public struct Simulation: Sendable {
         let policyObject: (any AllocationPolicy)? = isBourse ? nil : try PolicyCatalog.make(policy, lpMethod: options.lpMethod)
         self.policyName = policyObject?.name ?? policy
         self.gavelPolicyName = policyObject?.gavelName ?? "-"
-        if isBourse && options.estimator == .cf {
-            throw SimulationError(
-                "--estimator cf is not available yet (BourseEstimator has not landed); use --estimator oracle")
-        }
 
         // GPUs: types in Gavel's fill order, servers in config order, ids in config order.
         let counts = cluster.gpuCounts.filter { $0.value > 0 }
@@ -162,6 +164,7 @@ public struct Simulation: Sendable {
         if let policyObject {
             elasticTruth = nil
             elasticBelief = nil
+            initialEstimates = nil
             mechanism = GavelRoundMechanism(
                 policy: policyObject, pool: pool,
                 configuration: .init(
@@ -174,7 +177,21 @@ public struct Simulation: Sendable {
                     fixed: policy == "bourse-fixed")
             }
             elasticTruth = truth
-            elasticBelief = truth
+            if options.estimator == .cf {
+                var settings = EstimatedThroughputs.Settings()
+                settings.seed = options.seed
+                settings.priorFraction = options.estimatorPriorFraction
+                settings.noise = options.estimatorNoise
+                do {
+                    initialEstimates = try EstimatedThroughputs(table: table, gpuTypes: types, settings: settings)
+                } catch {
+                    throw SimulationError("estimator: \(error)")
+                }
+                elasticBelief = nil
+            } else {
+                initialEstimates = nil
+                elasticBelief = truth
+            }
             var parameters = options.bourse
             parameters.roundSeconds = options.roundSeconds
             parameters.restartSeconds = options.restartSeconds
@@ -251,6 +268,7 @@ struct Engine {
 
     let sim: Simulation
     var mechanism: any RoundPlanner
+    var estimates: EstimatedThroughputs?
     var stepsDone: [Int]
     var completion: [Double?]
     var runSeconds: [Double]
@@ -268,6 +286,7 @@ struct Engine {
     init(simulation: Simulation) {
         sim = simulation
         mechanism = simulation.mechanism
+        estimates = simulation.initialEstimates
         let n = simulation.trace.count
         stepsDone = Array(repeating: 0, count: n)
         completion = Array(repeating: nil, count: n)
@@ -317,6 +336,7 @@ struct Engine {
                 busyGPUSeconds += Double(task.workers.count) * (task.finish - task.start)
                 for worker in task.workers { gavelWorkerTime[worker, default: 0] += credited }
                 mechanism.recordExecution(job: task.job, typeIndex: task.type, seconds: credited)
+                if estimates != nil { try feedBack(task) }
                 if stepsDone[task.job] >= trace[task.job].totalSteps {
                     completion[task.job] = task.finish
                     mechanism.removeJob(task.job)
@@ -336,11 +356,12 @@ struct Engine {
 
             // Plan and start the next round.
             let active = mechanism.activeJobs
-            let snapshot = active.map { id in
-                PolicyJob(
+            let snapshot = try active.map { id in
+                let (throughputs, elastic) = try belief(job: id)
+                return PolicyJob(
                     id: id, scaleFactor: trace[id].scaleFactor, priorityWeight: trace[id].priorityWeight,
-                    throughputs: sim.plannedThroughput[id], stepsRemaining: Double(trace[id].totalSteps - stepsDone[id]),
-                    timeSinceArrival: now - trace[id].arrivalTime, elastic: sim.elasticBelief?[id])
+                    throughputs: throughputs, stepsRemaining: Double(trace[id].totalSteps - stepsDone[id]),
+                    timeSinceArrival: now - trace[id].arrivalTime, elastic: elastic)
             }
             let plan = try mechanism.planRound(now: now, jobs: snapshot)
             rounds += 1
@@ -350,6 +371,16 @@ struct Engine {
                 let id = assignment.jobID
                 let throughput = sim.runThroughput(job: id, type: assignment.typeIndex, workers: assignment.workers)
                 guard throughput > 0 else {
+                    if estimates != nil {
+                        // Planned on an estimate for a configuration that cannot run (e.g. out of
+                        // memory): the start fails after the restart delay; feedback remembers it.
+                        dispatches[id] += 1
+                        running.append(
+                            Task(
+                                job: id, type: assignment.typeIndex, workers: assignment.workers, steps: 0, start: now,
+                                finish: now + restartDelay))
+                        continue
+                    }
                     throw SimulationError("job \(id) was placed on GPUs where it has no throughput")
                 }
                 dispatches[id] += 1
@@ -377,6 +408,49 @@ struct Engine {
                 SimulationProgress(simulatedSeconds: now, completedJobs: completed, totalJobs: trace.count, rounds: rounds))
         }
         return makeResult(end: now)
+    }
+
+    /// What the planner believes about job `id`: throughputs of its trace configuration per type
+    /// and its elastic profile (the truth with `--estimator oracle`, estimates with `cf`).
+    mutating func belief(job id: Int) throws -> (throughputs: [Double], elastic: ElasticProfile?) {
+        // (Mutated in place through `estimates!`: a local copy would copy the estimator.)
+        if estimates == nil { return (sim.plannedThroughput[id], sim.elasticBelief?[id]) }
+        let job = sim.trace[id]
+        let maxPerServer = sim.pool.maxGPUsPerServer
+        let consolidatedOnly = sim.options.throughputMode == .consolidated
+        do {
+            try estimates!.profileIfNew(
+                jobType: job.jobType, requestedWorkers: job.scaleFactor,
+                spread: !consolidatedOnly && job.scaleFactor > (maxPerServer.max() ?? 1))
+        } catch {
+            throw SimulationError("estimator: \(error)")
+        }
+        estimates!.refitIfNeeded()
+        let truth = sim.elasticTruth![id]
+        let profile = estimates!.profile(
+            jobType: job.jobType, traceScale: job.scaleFactor, workers: truth.options.map(\.workers),
+            totalWork: truth.totalWork, consolidatedOnly: consolidatedOnly)
+        var throughputs = sim.plannedThroughput[id]
+        if let own = profile.options.first(where: { $0.workers == job.scaleFactor }) {
+            throughputs = own.packed.indices.map { t in
+                job.scaleFactor <= maxPerServer[t] ? own.packed[t] : own.spread[t]
+            }
+        }
+        return (throughputs, profile)
+    }
+
+    /// Feeds the throughput a job got in the round back to the estimator.
+    mutating func feedBack(_ task: Task) throws {
+        if estimates == nil { return }
+        let spread =
+            sim.options.throughputMode == .placement && Set(task.workers.map { sim.serverOf[$0]! }).count > 1
+        do {
+            try estimates!.feedBack(
+                jobType: sim.trace[task.job].jobType, gpuType: sim.pool.types[task.type], workers: task.workers.count,
+                spread: spread)
+        } catch {
+            throw SimulationError("estimator: \(error)")
+        }
     }
 
     /// GPUs left idle this round although a waiting job could have used that many.
