@@ -13,32 +13,33 @@ struct LiveClusterTests {
         let config: String
         let runDir: String
 
-        init(speedup: Int = 600) throws {
+        init(speedup: Int = 600, racks: [String] = ["v100", "k80"]) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-live-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let ports = (0..<5).map { _ in freeLoopbackPort() }
-            let yaml = """
+            let ports = (0..<(1 + 2 * racks.count)).map { _ in freeLoopbackPort() }
+            var yaml = """
                 name: live-test
                 round_seconds: 360
                 speedup: \(speedup)
                 restart_seconds: 30
                 gpu_types:
                   - {name: v100}
+                  - {name: p100}
                   - {name: k80}
                 gateway: {address: "tcp://127.0.0.1:\(ports[0])"}
                 racks:
-                  - id: r0
-                    shard: "tcp://127.0.0.1:\(ports[1])"
-                    agent: "tcp://127.0.0.1:\(ports[2])"
-                    nodes:
-                      - {prefix: r0-n, count: 2, gpus: {v100: 2}}
-                  - id: r1
-                    shard: "tcp://127.0.0.1:\(ports[3])"
-                    agent: "tcp://127.0.0.1:\(ports[4])"
-                    nodes:
-                      - {prefix: r1-n, count: 2, gpus: {k80: 2}}
 
                 """
+            for (i, type) in racks.enumerated() {
+                yaml += """
+                      - id: r\(i)
+                        shard: "tcp://127.0.0.1:\(ports[1 + 2 * i])"
+                        agent: "tcp://127.0.0.1:\(ports[2 + 2 * i])"
+                        nodes:
+                          - {prefix: r\(i)-n, count: 2, gpus: {\(type): 2}}
+
+                    """
+            }
             config = directory.appendingPathComponent("cluster.yaml").path
             try yaml.write(toFile: config, atomically: true, encoding: .utf8)
             runDir = directory.appendingPathComponent("run").path
@@ -116,5 +117,74 @@ struct LiveClusterTests {
         let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
         #expect(down.status == 0, "down: \(down.stderr)")
         #expect(down.stdout.contains("stopped 5 of 5 processes"), "\(down.stdout)")
+    }
+
+    /// pid of `id` from the run directory's state file.
+    func pid(_ scratch: Scratch, _ id: String) throws -> Int32 {
+        let data = try Data(contentsOf: URL(fileURLWithPath: scratch.runDir + "/bourse-up.json"))
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let processes = object?["processes"] as? [[String: Any]] ?? []
+        let pid = processes.first { $0["id"] as? String == id }?["pid"] as? Int
+        return Int32(try #require(pid))
+    }
+
+    @Test("SIGKILL of a shard: SWIM declares it dead, its successor adopts the rack, every job completes exactly once")
+    func shardFailover() async throws {
+        let scratch = try Scratch(racks: ["v100", "p100", "k80"])
+        let up = try runBourse(["up", scratch.config, "--run-dir", scratch.runDir], timeout: .seconds(60))
+        #expect(up.status == 0, "up: \(up.stdout) \(up.stderr)")
+        guard up.status == 0 else { return }
+        var homes: [String: String] = [:]
+        for i in 0..<9 {
+            let result = try scratch.client(
+                ["submit", "--job-type", Self.resnet, "--steps", "\(40000 + 5000 * i)", "--workers", "\(1 + i % 2)"])
+            #expect(result.status == 0, "submit: \(result.stderr)")
+            let words = result.stdout.split(separator: " ")
+            if words.count > 1 { homes[String(words[1])] = result.stdout.contains("shard-r1") ? "shard-r1" : "other" }
+        }
+        // Kill shard-r1 once one of its home jobs runs.
+        let r1Jobs = homes.filter { $0.value == "shard-r1" }.map(\.key)
+        #expect(!r1Jobs.isEmpty)
+        var deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, !(try scratch.jobs()).contains(where: { r1Jobs.contains($0.key) && $0.value.state == "running" }) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(try pid(scratch, "shard-r1"), SIGKILL)
+        let killedAt = ContinuousClock.now
+
+        // Every other shard sees it dead.
+        deadline = ContinuousClock.now + .seconds(20)
+        var members = RunResult(status: -1, stdout: "", stderr: "")
+        while ContinuousClock.now < deadline {
+            members = try runBourse(["members", "--run-dir", scratch.runDir], timeout: .seconds(10))
+            let line = members.stdout.split(separator: "\n").first { $0.hasPrefix("shard-r1 ") } ?? ""
+            if line.components(separatedBy: "dead#").count == 3 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let detection = ContinuousClock.now - killedAt
+        let line = members.stdout.split(separator: "\n").first { $0.hasPrefix("shard-r1 ") } ?? ""
+        #expect(line.components(separatedBy: "dead#").count == 3, "\(members.stdout)")
+        #expect(detection < .seconds(10), "seen dead by both others after \(detection)")
+
+        // All jobs complete, each exactly once, r1 adopted by r2.
+        deadline = ContinuousClock.now + .seconds(120)
+        var jobs = try scratch.jobs()
+        while ContinuousClock.now < deadline && !(jobs.count == 9 && jobs.values.allSatisfy { $0.state == "completed" }) {
+            try await Task.sleep(for: .milliseconds(500))
+            jobs = try scratch.jobs()
+        }
+        #expect(jobs.count == 9 && jobs.values.allSatisfy { $0.state == "completed" }, "\(jobs)\n\(scratch.logs())")
+        let gatewayLog = (try? String(contentsOfFile: scratch.runDir + "/gateway.log", encoding: .utf8)) ?? ""
+        for id in jobs.keys {
+            let completions = gatewayLog.split(separator: "\n").filter { $0.contains("\(id): ") && $0.contains("-> completed") }
+            #expect(completions.count == 1, "\(id) completed \(completions.count) times")
+        }
+        let adopter = (try? String(contentsOfFile: scratch.runDir + "/shard-r2.log", encoding: .utf8)) ?? ""
+        #expect(adopter.contains("adopted rack r1"), "\(scratch.logs())")
+        let agent = (try? String(contentsOfFile: scratch.runDir + "/agent-r1.log", encoding: .utf8)) ?? ""
+        #expect(agent.contains("registered with shard-r2"))
+
+        let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
+        #expect(down.stdout.contains("stopped 6 of 7 processes"), "\(down.stdout)")
     }
 }
