@@ -13,11 +13,11 @@ struct Sim: ParsableCommand {
         abstract: "Replay a trace in the simulator under a scheduling policy.",
         discussion: """
             Runs a trace (Gavel's 10-field format) on a cluster config with Gavel's round-based \
-            mechanism on a virtual clock, and reports job completion times (JCT), makespan, \
+            mechanism (the bourse policies plan each round themselves) on a virtual clock, and reports job completion times (JCT), makespan, \
             utilisation, finish-time fairness (FTF), latency ratio (LR), fragmentation and restarts.
 
             Policies (Gavel's heterogeneity-aware policy of that name in brackets):
-            \(PolicyCatalog.allEntries.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0))\($0.summary)\n  \(String(repeating: " ", count: 16))[\($0.gavelName)]" }.joined(separator: "\n"))
+            \(PolicyCatalog.allEntries.map { "  \($0.name.padding(toLength: 16, withPad: " ", startingAt: 0))\($0.summary)\n  \(String(repeating: " ", count: 16))[\($0.gavelName == "-" ? "Bourse's own, docs/bourse-policy.md" : $0.gavelName)]" }.joined(separator: "\n"))
 
             Examples:
               bourse sim --trace data/traces/dev-80-multi.trace \\

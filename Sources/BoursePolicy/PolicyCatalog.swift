@@ -37,10 +37,10 @@ public enum PolicyCatalog {
     public static let plannerEntries: [Entry] = [
         Entry(
             name: "bourse", gavelName: "-",
-            summary: "Bourse: elastic, heterogeneity-aware price function + per-round matching"),
+            summary: "elastic, heterogeneity-aware: prices + matching per round"),
         Entry(
             name: "bourse-fixed", gavelName: "-",
-            summary: "Bourse with worker counts pinned to the trace's scale factors"),
+            summary: "bourse, worker counts pinned to the trace's scale factor"),
     ]
 
     /// Every policy name `bourse sim` accepts: the Gavel policies, then Bourse's planners.
