@@ -23,6 +23,8 @@ public actor Agent {
         /// Failed or refused reports in a row before trying the next shard in config order.
         public var failoverAfter: Int = 4
         public var requestTimeout: Duration = .milliseconds(500)
+        /// Scripted node failures (chaos): node id and cluster seconds after the agent started.
+        public var nodeFailures: [(nodeID: String, after: Double)] = []
         public init() {}
     }
 
@@ -41,6 +43,8 @@ public actor Agent {
     private var sequence: UInt64 = 0
     private var reportSoon = false
     public private(set) var malformedFrames = 0
+    private let startedAt: Double
+    private var pendingFailures: [(nodeID: String, after: Double)]
 
     public init(
         cluster: ClusterConfig, rackID: String, table: ThroughputTable, settings: AgentSettings,
@@ -52,6 +56,11 @@ public actor Agent {
         let rack = cluster.racks[index]
         self.core = AgentCore(rack: rack, table: table, settings: settings, now: clock.now)
         self.agentID = core.agentID
+        self.startedAt = clock.now
+        for failure in options.nodeFailures where !rack.nodes.contains(where: { $0.id == failure.nodeID }) {
+            throw AgentError("--fail-node: no node '\(failure.nodeID)' in rack \(rackID)")
+        }
+        self.pendingFailures = options.nodeFailures
         self.clock = clock
         self.logger = logger
         self.options = options
@@ -149,6 +158,11 @@ public actor Agent {
             client = made
         }
         let now = clock.now
+        for failure in pendingFailures where now >= startedAt + failure.after {
+            core.failNode(failure.nodeID, now: now)
+            logger.warning("node \(failure.nodeID) failed (scripted); its workers stopped at their last checkpoint")
+        }
+        pendingFailures.removeAll { now >= startedAt + $0.after }
         let completed = core.advance(to: now)
         for job in completed { logger.info("\(job) completed") }
         let body: Envelope.Body = registered ? .agentHeartbeat(core.heartbeat(now: now)) : .agentRegister(core.register(now: now))

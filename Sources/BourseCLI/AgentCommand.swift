@@ -46,6 +46,17 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Relative throughput noise (0.05 = +-5 %).")
     var noise: Double = 0.05
 
+    @Option(
+        name: .customLong("fail-node"),
+        help: ArgumentHelp("Chaos: fail node NODE that many cluster seconds after start (repeatable).", valueName: "node@seconds"))
+    var failNode: [String] = []
+
+    static func parseFailure(_ text: String) -> (nodeID: String, after: Double)? {
+        let parts = text.split(separator: "@", maxSplits: 1)
+        guard parts.count == 2, let after = Double(parts[1]), after >= 0 else { return nil }
+        return (String(parts[0]), after)
+    }
+
     @Option(help: ArgumentHelp("Throughput table (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
     var throughputs: String?
 
@@ -55,6 +66,9 @@ struct Agent: AsyncParsableCommand {
     func validate() throws {
         if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if !(checkpointSeconds > 0) { throw ValidationError("--checkpoint-seconds must be positive") }
+        for f in failNode where Self.parseFailure(f) == nil {
+            throw ValidationError("--fail-node takes NODE@SECONDS, e.g. r0-n1@600; got '\(f)'")
+        }
         if !(noise >= 0 && noise < 1) { throw ValidationError("--noise must be in [0, 1)") }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -67,10 +81,12 @@ struct Agent: AsyncParsableCommand {
         let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
         let table = try SimFiles.report { try ThroughputTable.load(path: try throughputs ?? SimFiles.defaultTablePath()) }
         let clock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? cluster.speedup)
+        var options = BourseAgent.Agent.Options()
+        options.nodeFailures = failNode.compactMap(Self.parseFailure)
         let agent = try BourseAgent.Agent(
             cluster: cluster, rackID: rack, table: table,
             settings: AgentSettings(checkpointSeconds: checkpointSeconds, noise: noise, seed: seed), clock: clock,
-            logger: logger)
+            logger: logger, options: options)
         Output.line("agent \(agent.agentID) listening on \(agent.listenAddress)")
         try await LiveProcess.runUntilSignal { try await agent.run() } onStop: { await agent.shutdown() }
     }

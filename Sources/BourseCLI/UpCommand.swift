@@ -39,6 +39,11 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Seed of the agents' throughput noise.")
     var seed: UInt64 = 1
 
+    @Option(
+        name: .customLong("fail-node"),
+        help: ArgumentHelp("Chaos: the node's agent fails it that many cluster seconds after start (repeatable).", valueName: "node@seconds"))
+    var failNode: [String] = []
+
     @Option(name: .customLong("timeout-ms"), help: "Give up when the processes do not all answer within this many milliseconds.")
     var timeoutMs: Int = 30000
 
@@ -55,6 +60,11 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         let configPath = URL(fileURLWithPath: config).standardizedFileURL.path
         let cluster = try SimFiles.report { try ClusterConfig.load(path: configPath) }
+        for f in failNode {
+            guard let failure = Agent.parseFailure(f), cluster.nodes.contains(where: { $0.id == failure.nodeID }) else {
+                throw ValidationError("--fail-node takes NODE@SECONDS with a node of the config; got '\(f)'")
+            }
+        }
         let dir = URL(fileURLWithPath: runDir ?? "run/\(cluster.name)").standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if let old = try? RunState.load(runDir: dir), old.processes.contains(where: { ProcessControl.isBourse($0.pid) }) {
@@ -81,12 +91,14 @@ struct Up: AsyncParsableCommand {
             arguments: ["gateway", "--config", configPath, "--db", URL(fileURLWithPath: dir).appendingPathComponent("gateway.db").path,
                         "--log-level", logLevel])
         for rack in cluster.racks {
+            let failures = failNode.filter { f in rack.nodes.contains { $0.id == Agent.parseFailure(f)?.nodeID } }
+                .flatMap { ["--fail-node", $0] }
             try launch(
                 role: "shard", id: rack.shardID, address: rack.shardAddress,
                 arguments: ["shard", "--config", configPath, "--rack", rack.id, "--policy", policy] + clock)
             try launch(
                 role: "agent", id: "agent-\(rack.id)", address: rack.agentAddress,
-                arguments: ["agent", "--config", configPath, "--rack", rack.id, "--seed", "\(seed)"] + clock)
+                arguments: ["agent", "--config", configPath, "--rack", rack.id, "--seed", "\(seed)"] + failures + clock)
         }
         let state = RunState(
             config: configPath, cluster: cluster.name, policy: policy, epoch: epoch, speedup: speed,

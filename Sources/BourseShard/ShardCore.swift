@@ -119,6 +119,8 @@ public struct ShardCore: Sendable {
     /// know yet (after an adoption): job id -> GPU ids. Placed when the gateway lists the job,
     /// stopped when it does not.
     public private(set) var orphans: [String: [String]] = [:]
+    /// Nodes reported failed: out of the planner's pool.
+    public private(set) var failedNodes: Set<String> = []
     private var nextSeq = 1
     private var nextTransitionID: UInt64
     private var nextCommandID: UInt64
@@ -372,6 +374,7 @@ public struct ShardCore: Sendable {
             out.append(.log(.info, "agent \(agentID) of rack \(rackID) registered from \(link.address) with \(progress.count) jobs"))
         }
         let reportAt = at > 0 ? at : now
+        out += nodesFailed(nodes, at: reportAt, now: now)
         if isRegister {
             var running: [String: [String]] = [:]
             for node in nodes { for gpu in node.gpus where !gpu.jobID.isEmpty { running[gpu.jobID, default: []].append(gpu.gpuID) } }
@@ -439,24 +442,65 @@ public struct ShardCore: Sendable {
         var out: [ShardAction] = []
         if !homeShards.contains(formerShard) { homeShards.append(formerShard) }
         guard !racks.contains(where: { $0.id == rack.id }) else { return out }
+        racks.append(rack)
+        if let problem = rebuildPlanner(now: now) {
+            racks.removeLast()
+            return [.log(.warning, "cannot adopt rack \(rack.id): \(problem)")]
+        }
+        out.append(.log(.info, "adopted rack \(rack.id) and the home jobs of \(formerShard); racks now \(racks.map(\.id).joined(separator: ", "))"))
+        return out
+    }
+
+    /// Rebuilds the planner over the owned racks minus the failed nodes; placements follow their
+    /// GPU ids (a job on a GPU that left the pool is unplaced). Returns a problem, or nil.
+    private mutating func rebuildPlanner(now: Double) -> String? {
+        let oldSlots = planner.slots
         let rebuilt: ShardPlanner
         do {
-            // Slots of the racks already owned keep their indices (the new rack's come last).
             rebuilt = try ShardPlanner(
-                policy: policy, racks: racks + [rack], table: table, roundSeconds: settings.roundSeconds,
-                restartSeconds: settings.restartSeconds)
+                policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
+                restartSeconds: settings.restartSeconds, excludedNodes: failedNodes)
         } catch {
-            return [.log(.warning, "cannot adopt rack \(rack.id): \(error)")]
+            return "\(error)"
         }
-        racks.append(rack)
         planner = rebuilt
+        let index = Dictionary(uniqueKeysWithValues: planner.slots.enumerated().map { ($1.id, $0) })
         for job in jobs.values.sorted(by: { $0.seq < $1.seq }) {
             var j = job
-            j.runnable = planner.canRun(input(job, now: now))
+            if job.isPlaced {
+                let mapped = job.workers.compactMap { index[oldSlots[$0].id] }
+                let type = planner.pool.types.firstIndex(of: oldSlots[job.workers[0]].type)
+                if mapped.count == job.workers.count, let type {
+                    j.workers = mapped
+                    j.typeIndex = type
+                } else {
+                    j.typeIndex = nil
+                    j.workers = []
+                }
+            }
+            j.runnable = planner.canRun(input(j, now: now))
             if j.runnable { planner.addJob(j.seq) }
             jobs[j.id] = j
         }
-        out.append(.log(.info, "adopted rack \(rack.id) and the home jobs of \(formerShard); racks now \(racks.map(\.id).joined(separator: ", "))"))
+        return nil
+    }
+
+    /// Nodes an agent reports failed leave the pool; their jobs go back to the queue and resume
+    /// from their last checkpoint on other GPUs.
+    private mutating func nodesFailed(_ nodes: [NodeReport], at: Double, now: Double) -> [ShardAction] {
+        let newlyFailed = nodes.filter { $0.health == .failed && !failedNodes.contains($0.nodeID) }.map(\.nodeID)
+        guard !newlyFailed.isEmpty else { return [] }
+        var out: [ShardAction] = [.log(.warning, "node\(newlyFailed.count == 1 ? "" : "s") \(newlyFailed.joined(separator: ", ")) failed: out of the pool")]
+        failedNodes.formUnion(newlyFailed)
+        for job in runningJobs where job.workers.contains(where: { newlyFailed.contains(planner.slots[$0].nodeID) }) {
+            var j = job
+            j.typeIndex = nil
+            j.workers = []
+            j.stepsDone = j.checkpointSteps
+            jobs[j.id] = j
+            out.append(transition(j, .pending, at: at, reason: "node failed; back to the queue from its checkpoint"))
+        }
+        if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
         return out
     }
 

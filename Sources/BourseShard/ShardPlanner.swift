@@ -28,12 +28,12 @@ public struct ShardPlanner: Sendable {
 
     public init(
         policy: String, racks: [RackSpec], table: ThroughputTable, roundSeconds: Double, restartSeconds: Double,
-        minimumTimeBetweenAllocationResets: Double = 1920
+        excludedNodes: Set<String> = [], minimumTimeBetweenAllocationResets: Double = 1920
     ) throws {
         var slots: [GPUSlot] = []
         var typesSeen: [String] = []
         for rack in racks {
-            for node in rack.nodes {
+            for node in rack.nodes where !excludedNodes.contains(node.id) {
                 for gpu in node.gpuIDs {
                     slots.append(GPUSlot(id: gpu.id, type: gpu.type, nodeID: node.id, rackID: rack.id))
                     if !typesSeen.contains(gpu.type) { typesSeen.append(gpu.type) }

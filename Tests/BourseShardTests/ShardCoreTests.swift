@@ -159,4 +159,27 @@ struct ShardCoreTests {
         #expect(out.commands.contains { $0.kind == .start && $0.jobID == "n1" })
         #expect(core.jobs["o1"]?.isPlaced == true)
     }
+
+    @Test("a failed node leaves the pool; its job goes back to the queue and restarts elsewhere from its checkpoint")
+    func nodeFailure() throws {
+        var core = try makeCore()
+        _ = register(&core, now: 0)
+        _ = core.handle(.tick, now: 0)
+        var out = core.handle(.gatewayJobs([job("j1", workers: 2, steps: 10000)]), now: 0)
+        let first = try #require(out.commands.first)
+        let node = String(first.gpuIDs[0].prefix(5))
+        let failed = NodeReport(nodeID: node, rack: "r0", health: .failed)
+        out = heartbeat(&core, now: 100, jobs: [JobProgress(jobID: "j1", stepsDone: 800, checkpointSteps: 600, workers: 0)])
+        out = core.handle(
+            .agentReport(agentID: "agent-r0", address: "", nodes: [failed], jobs: [JobProgress(jobID: "j1", stepsDone: 600, checkpointSteps: 600)],
+                         at: 120, isRegister: false), now: 120)
+        #expect(out.transitions.map(\.state) == [.pending])
+        #expect(core.failedNodes == [node] && core.runningJobs.isEmpty)
+        #expect(core.planner.slots.count == 2)
+        _ = core.handle(.tick, now: 360)
+        out = core.handle(.gatewayJobs([job("j1", workers: 2, steps: 10000, state: .pending)]), now: 360)
+        let restart = try #require(out.commands.first { $0.kind == .start })
+        #expect(restart.resumeFromSteps == 600)
+        #expect(restart.gpuIDs.allSatisfy { !$0.hasPrefix(node) })
+    }
 }
