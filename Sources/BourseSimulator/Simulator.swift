@@ -42,6 +42,43 @@ public struct SimulationOptions: Sendable, Hashable {
     public init() {}
 }
 
+/// Speeds of jobs whose workers are spread over servers, for GPU types the throughput table has
+/// no `*_unconsolidated` entries for: a model from the cluster's network tiers. A step of a
+/// w-worker job takes the compute time of a 1-worker step (1 / steps/s at 1 worker) plus a
+/// communication time; inside a node that is what the consolidated entry adds,
+/// max(0, 1 / steps/s(w) - 1 / steps/s(1)), and spread over nodes it grows by the bandwidth
+/// ratio node / rack (one rack) or node / spine (several racks), as an all-reduce's time does.
+/// Types with `*_unconsolidated` entries use the table (a missing entry = cannot run spread).
+public struct NetworkSpeedModel: Sendable {
+    public var table: ThroughputTable
+    public var network: NetworkSpec
+    /// GPU types the model is used for (no `*_unconsolidated` entries in the table).
+    public var modelledTypes: Set<String>
+
+    public init(table: ThroughputTable, network: NetworkSpec, gpuTypes: [String]) {
+        self.table = table
+        self.network = network
+        self.modelledTypes = Set(
+            gpuTypes.filter { table.entries[ThroughputTable.unconsolidatedName(of: $0)] == nil })
+    }
+
+    /// Steps/s of `model` at `workers` workers of `gpuType`, packed on one node (`.node`) or spread
+    /// within a rack (`.rack`) or over racks (`.spine`).
+    public func stepsPerSecond(model: String, workers: Int, gpuType: String, tier: NetworkTier) -> Double {
+        let key = JobTypeKey(model: model, scaleFactor: workers)
+        if tier == .node || workers <= 1 { return table.throughput(key, gpuType: gpuType, consolidated: true) }
+        guard modelledTypes.contains(gpuType) else { return table.throughput(key, gpuType: gpuType, consolidated: false) }
+        let packed = table.throughput(key, gpuType: gpuType, consolidated: true)
+        let single = table.throughput(JobTypeKey(model: model, scaleFactor: 1), gpuType: gpuType, consolidated: true)
+        guard packed > 0, single > 0,
+            let node = network.tiers[.node]?.bandwidthGbps, let link = network.tiers[tier]?.bandwidthGbps, link > 0
+        else { return 0 }
+        let compute = 1 / single
+        let communication = max(0, 1 / packed - compute)
+        return 1 / (compute + communication * node / link)
+    }
+}
+
 /// Where Bourse's planners get throughputs from.
 public enum EstimatorMode: String, Sendable, Hashable, CaseIterable {
     /// The true table (an oracle).
@@ -75,6 +112,8 @@ public struct Simulation: Sendable {
     public let gavelPolicyName: String
     let pool: WorkerPool
     let serverOf: [Int: Int]
+    let rackOfServer: [Int: String]
+    let speedModel: NetworkSpeedModel
     /// Per job, per pool type: steps/s as the policy sees it.
     let plannedThroughput: [[Double]]
     /// Per job, per pool type: consolidated and unconsolidated steps/s.
@@ -130,6 +169,11 @@ public struct Simulation: Sendable {
         pool = WorkerPool(types: types, servers: servers)
         self.serverOf = serverOf
 
+        let speedModel = NetworkSpeedModel(table: table, network: cluster.network, gpuTypes: types)
+        self.speedModel = speedModel
+        var rackOf: [Int: String] = [:]
+        for (serverIndex, node) in cluster.nodes.enumerated() { rackOf[serverIndex] = node.rack }
+        self.rackOfServer = rackOf
         var planned: [[Double]] = []
         var together: [[Double]] = []
         var spread: [[Double]] = []
@@ -141,7 +185,7 @@ public struct Simulation: Sendable {
                 throw SimulationError("job \(i) (trace line \(i + 1)): \(problem)")
             }
             let c = types.map { table.throughput(key, gpuType: $0, consolidated: true) }
-            let u = types.map { table.throughput(key, gpuType: $0, consolidated: false) }
+            let u = types.map { speedModel.stepsPerSecond(model: job.jobType, workers: job.scaleFactor, gpuType: $0, tier: .rack) }
             together.append(c)
             switch options.throughputMode {
             case .consolidated:
@@ -174,7 +218,7 @@ public struct Simulation: Sendable {
             let truth = try trace.enumerated().map { i, job in
                 try Simulation.elasticProfile(
                     job: job, line: i + 1, table: table, types: types, mode: options.throughputMode,
-                    fixed: policy == "bourse-fixed")
+                    fixed: policy == "bourse-fixed", speedModel: speedModel)
             }
             elasticTruth = truth
             if options.estimator == .cf {
@@ -204,8 +248,10 @@ public struct Simulation: Sendable {
     /// table has for the model (narrowed by the job's min/max workers; only the trace's scale
     /// factor when `fixed`), speed(w) = steps/s(w) * w / traceScale.
     public static func elasticProfile(
-        job: TraceJob, line: Int = 0, table: ThroughputTable, types: [String], mode: ThroughputMode, fixed: Bool
+        job: TraceJob, line: Int = 0, table: ThroughputTable, types: [String], mode: ThroughputMode, fixed: Bool,
+        speedModel: NetworkSpeedModel? = nil
     ) throws -> ElasticProfile {
+        let model = speedModel ?? NetworkSpeedModel(table: table, network: .default, gpuTypes: types)
         var counts = fixed ? [job.scaleFactor] : table.scaleFactors(model: job.jobType)
         if !fixed {
             if let lo = job.minWorkers { counts = counts.filter { $0 >= lo } }
@@ -221,7 +267,9 @@ public struct Simulation: Sendable {
             let scale = Double(w) / s
             let packed = types.map { table.throughput(key, gpuType: $0, consolidated: true) * scale }
             let spread =
-                mode == .consolidated ? packed : types.map { table.throughput(key, gpuType: $0, consolidated: false) * scale }
+                mode == .consolidated
+                ? packed
+                : types.map { model.stepsPerSecond(model: job.jobType, workers: w, gpuType: $0, tier: .rack) * scale }
             return ElasticOption(workers: w, packed: packed, spread: spread)
         }
         return ElasticProfile(totalWork: Double(job.totalSteps), options: options)
@@ -229,16 +277,27 @@ public struct Simulation: Sendable {
 
     /// Steps/s of job `i` on `workers` of type `t`.
     func runThroughput(job i: Int, type t: Int, workers: [Int]) -> Double {
+        let servers = Set(workers.map { serverOf[$0]! })
+        let spine =
+            options.throughputMode == .placement && speedModel.modelledTypes.contains(pool.types[t])
+            && Set(servers.map { rackOfServer[$0]! }).count > 1
         if let elasticTruth {
             guard let option = elasticTruth[i].options.first(where: { $0.workers == workers.count }) else { return 0 }
-            let onOneServer = Set(workers.map { serverOf[$0]! }).count <= 1
-            return onOneServer ? option.packed[t] : option.spread[t]
+            if spine {
+                return speedModel.stepsPerSecond(
+                    model: trace[i].jobType, workers: workers.count, gpuType: pool.types[t], tier: .spine)
+                    * Double(workers.count) / Double(trace[i].scaleFactor)
+            }
+            return servers.count <= 1 ? option.packed[t] : option.spread[t]
         }
         switch options.throughputMode {
         case .consolidated: return consolidatedThroughput[i][t]
         case .placement:
-            let onOneServer = Set(workers.map { serverOf[$0]! }).count <= 1
-            return onOneServer ? consolidatedThroughput[i][t] : spreadThroughput[i][t]
+            if spine {
+                return speedModel.stepsPerSecond(
+                    model: trace[i].jobType, workers: workers.count, gpuType: pool.types[t], tier: .spine)
+            }
+            return servers.count <= 1 ? consolidatedThroughput[i][t] : spreadThroughput[i][t]
         }
     }
 

@@ -48,6 +48,38 @@ final class BourseSimulationTests: XCTestCase {
         XCTAssertEqual(try run([narrow], packed, "bourse").records[0].jct, 1530, accuracy: 1e-6)
     }
 
+    /// A GPU type without `*_unconsolidated` entries: spread speeds come from the network tiers.
+    /// D on a100: 4 steps/s alone, 3 at 2 workers packed, so a step is 0.25 s of compute plus
+    /// 0.083 s of node-tier communication. Spread in a rack (100 vs 300 Gb/s) the communication
+    /// takes 3x: 0.5 s a step (2 steps/s); over two racks (25 Gb/s) 12x: 1.25 s (0.8 steps/s).
+    func testNetworkTierModelForTypesWithoutUnconsolidatedEntries() throws {
+        let a100 = ThroughputTable(entries: [
+            "a100": [JobTypeKey(model: "D", scaleFactor: 1): 4, JobTypeKey(model: "D", scaleFactor: 2): 3]
+        ])
+        func cluster(racks: Int) -> ClusterConfig {
+            let nodes = (0..<2).map { NodeSpec(id: "n\($0)", rack: "r\($0 % racks)", gpus: ["a100": 1]) }
+            let rackSpecs = (0..<racks).map { r in
+                RackSpec(
+                    id: "r\(r)", shardAddress: "inproc://s\(r)", agentAddress: "inproc://a\(r)",
+                    nodes: nodes.filter { $0.rack == "r\(r)" })
+            }
+            return ClusterConfig(
+                name: "a100", gpuTypes: [GPUTypeSpec(name: "a100")], gateway: GatewaySpec(address: "inproc://g"),
+                racks: rackSpecs)
+        }
+        let job = TraceJob(jobType: "D", totalSteps: 1000, scaleFactor: 2)
+        for policy in ["bourse-fixed", "fifo"] {
+            var options = SimulationOptions()
+            options.restartSeconds = 30
+            let oneRack = try Simulation(trace: [job], cluster: cluster(racks: 1), table: a100, policy: policy, options: options)
+                .run()
+            XCTAssertEqual(oneRack.records[0].jct, 30 + 500, accuracy: 1e-6, policy)
+            let twoRacks = try Simulation(trace: [job], cluster: cluster(racks: 2), table: a100, policy: policy, options: options)
+                .run()
+            XCTAssertEqual(twoRacks.records[0].jct, 30 + 1250, accuracy: 1e-6, policy)
+        }
+    }
+
     /// Shortest remaining first: a short job arriving next to a long one on a single GPU runs
     /// first; both finish, the long one after the short one.
     func testShortJobFirstOnOneGPU() throws {
