@@ -101,6 +101,50 @@ final class PriceAuctionTests: XCTestCase {
         print("multi-unit auction: mean value/optimum \(meanRatio), optimal in \(optimalCount)/\(trials)")
     }
 
+    /// Planner-sized problems (40-120 elastic jobs, 3 GPU types on 8-GPU servers, options of 1-8
+    /// GPUs, values from the price function): the auction reaches at least 99 % of GLPK's LP
+    /// relaxation optimum (an upper bound on the best schedule) and never exceeds it.
+    func testPlannerProblemsAgainstLPRelaxation() throws {
+        var rng = TestRandom(seed: 3)
+        for trial in 0..<6 {
+            let servers = 2 + rng.nextInt(below: 4)
+            var next = 0
+            var pool: [[[Int]]] = []
+            for _ in 0..<3 {
+                pool.append(
+                    (0..<servers).map { _ in
+                        defer { next += 8 }
+                        return Array(next..<(next + 8))
+                    })
+            }
+            var planner = BourseRoundPlanner(pool: WorkerPool(types: ["v100", "p100", "k80"], servers: pool))
+            let n = 40 + rng.nextInt(below: 81)
+            var jobs: [PolicyJob] = []
+            for id in 0..<n {
+                let base = [1.0, 0.6, 0.3].map { $0 * (0.5 + rng.nextUnitDouble()) }
+                let efficiency = 0.6 + 0.4 * rng.nextUnitDouble()
+                let options = [1, 2, 4, 8].map { w in
+                    let gain = Double(w) * pow(efficiency, log2(Double(w)))
+                    return ElasticOption(workers: w, packed: base.map { $0 * gain }, spread: base.map { $0 * gain * 0.7 })
+                }
+                let total = 1000 + 20_000 * rng.nextUnitDouble()
+                jobs.append(
+                    PolicyJob(
+                        id: id, scaleFactor: 1, throughputs: base, stepsRemaining: total * (0.1 + 0.9 * rng.nextUnitDouble()),
+                        timeSinceArrival: 20_000 * rng.nextUnitDouble(), elastic: ElasticProfile(totalWork: total, options: options)))
+                planner.addJob(id)
+            }
+            let (problem, _, _) = planner.matchingProblem(jobs: jobs)
+            let s = PriceAuction.solve(problem)
+            XCTAssertNotNil(problem.value(of: s.choice), "trial \(trial): infeasible")
+            let lp = try lpOptimum(problem)
+            XCTAssertLessThanOrEqual(s.value, lp + 1e-6 * lp, "trial \(trial)")
+            XCTAssertGreaterThanOrEqual(s.value, 0.99 * lp, "trial \(trial): \(s.value) vs LP \(lp)")
+            XCTAssertLessThanOrEqual(lp, s.dualBound * (1 + 1e-6), "trial \(trial)")
+            print("planner problem \(n) jobs, \(problem.capacity.reduce(0, +)) GPUs: auction / LP = \(s.value / lp)")
+        }
+    }
+
     /// Prices clear the market: over-demanded groups get a positive price, and no job with a
     /// positive surplus at those prices is left idle while its GPUs are free.
     func testPricesRiseOnlyOnScarceGroups() {
