@@ -224,7 +224,7 @@ struct Sim: ParsableCommand {
         let m = r.metrics
         let gpus = r.gpus.keys.sorted().map { "\(r.gpus[$0]!) \($0)" }.joined(separator: ", ")
         return """
-            policy        \(r.policy) (Gavel: \(r.gavelPolicy))
+            policy        \(r.policy) (\(PolicyCatalog.isBourse(r.policy) ? "estimator: \(r.options.estimator.rawValue)" : "Gavel: \(r.gavelPolicy)"))
             trace         \(r.traceName): \(m.jobs) jobs
             cluster       \(r.cluster): \(gpus); round \(formatNumber(r.options.roundSeconds)) s, restart \(formatNumber(r.options.restartSeconds)) s
             JCT           avg \(hours(m.avgJCT))  median \(hours(m.medianJCT))  p95 \(hours(m.p95JCT))  p99 \(hours(m.p99JCT))

@@ -1,3 +1,4 @@
+import BoursePolicy
 import Foundation
 
 /// What happened to one job.
@@ -131,6 +132,7 @@ public struct SimulationResult: Sendable {
             "allocations": .number(Double(allocations)),
         ]
         if m.jobs == 0 { fields["avg_jct_s"] = .number(0) }
+        if PolicyCatalog.isBourse(policy) { fields["estimator"] = .string(options.estimator.rawValue) }
         return JSONValue.object(fields).render(indent: 0) + "\n"
     }
 
