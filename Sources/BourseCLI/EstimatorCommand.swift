@@ -128,7 +128,7 @@ extension EstimatorCommand {
 
         private func jsonReport(
             _ results: [EstimatorEvaluation.Result], _ newJob: [EstimatorEvaluation.NewJobTypeResult],
-            _ timing: (full: Double, incremental: Double, cells: Int), rank: Int, tableName: String
+            _ timing: EstimatorEvaluation.FitTiming, rank: Int, tableName: String
         ) -> String {
             let first = results[0]
             var perGPU: [String: Any] = [:]
@@ -160,7 +160,10 @@ extension EstimatorCommand {
                     "held_out": newJob[0].overall.count, "job_types": newJob[0].jobTypes,
                     "profiled_cells_per_job_type": rounded(newJob[0].meanProfiledCells, 100),
                 ],
-                "fit_ms": ["full": rounded(timing.full, 1000), "incremental": rounded(timing.incremental, 1000), "cells": timing.cells],
+                "fit_ms": [
+                    "full": rounded(timing.full, 1000), "new_cell": rounded(timing.newCell, 1000),
+                    "feedback": rounded(timing.feedback, 1000), "cells": timing.cells,
+                ],
             ]
             if runs > 1 {
                 object["per_run"] = zip(results, newJob).map { r, n in
@@ -180,7 +183,7 @@ extension EstimatorCommand {
 
         private func textReport(
             _ results: [EstimatorEvaluation.Result], _ newJob: [EstimatorEvaluation.NewJobTypeResult],
-            _ timing: (full: Double, incremental: Double, cells: Int), tableName: String
+            _ timing: EstimatorEvaluation.FitTiming, tableName: String
         ) -> String {
             let first = results[0]
             let seeds = runs == 1 ? "seed \(seed)" : "seeds \(seed)...\(seed &+ UInt64(runs - 1)) (averaged)"
@@ -208,8 +211,8 @@ extension EstimatorCommand {
                 newJob[0].jobTypes, newJob[0].meanProfiledCells, percent(observed))
             line("unprofiled configs", newJob.map(\.overall))
             out += String(
-                format: "fit on %d cells: %.2f ms full, %.2f ms incremental (one new cell)", timing.cells, timing.full,
-                timing.incremental)
+                format: "fit on %d cells: %.2f ms from scratch, %.2f ms after a new cell, %.2f ms after feedback on a cell",
+                timing.cells, timing.full, timing.newCell, timing.feedback)
             return out
         }
     }

@@ -202,15 +202,23 @@ public enum EstimatorEvaluation {
             overall: ErrorSummary(errors: errors))
     }
 
-    /// Wall time of a full fit and of an incremental fit (one new cell) on the whole table,
-    /// milliseconds (median of `repeats`).
+    /// Wall times of fits on the whole table, milliseconds (medians of `repeats`): from scratch
+    /// (`full`), after one new cell (`newCell`), after one re-observed cell (`feedback`).
+    public struct FitTiming: Sendable, Hashable {
+        public var cells: Int
+        public var full: Double
+        public var newCell: Double
+        public var feedback: Double
+    }
+
     public static func fitTiming(table: ThroughputTable, parameters: EstimatorParameters = .default, repeats: Int = 5)
-        throws -> (full: Double, incremental: Double, cells: Int)
+        throws -> FitTiming
     {
         let cells = uniqueConfigurations(TableCell.all(in: table))
         guard cells.count >= 2 else { throw EstimatorError.invalidEvaluation("the table has fewer than 2 cells") }
         var full: [Double] = []
-        var incremental: [Double] = []
+        var newCell: [Double] = []
+        var feedback: [Double] = []
         for _ in 0..<max(repeats, 1) {
             var estimator = ThroughputEstimator(parameters: parameters)
             for cell in cells.dropLast() {
@@ -223,9 +231,16 @@ public enum EstimatorEvaluation {
             try estimator.observe(jobType: last.jobType, configuration: last.configuration, samplesPerSecond: last.samplesPerSecond)
             start = ContinuousClock.now
             estimator.fit()
-            incremental.append(milliseconds(since: start))
+            newCell.append(milliseconds(since: start))
+            let again = cells[cells.count / 3]
+            try estimator.observe(
+                jobType: again.jobType, configuration: again.configuration, samplesPerSecond: again.samplesPerSecond * 1.02)
+            start = ContinuousClock.now
+            estimator.fit()
+            feedback.append(milliseconds(since: start))
         }
-        return (ErrorSummary.quantile(full.sorted(), 0.5), ErrorSummary.quantile(incremental.sorted(), 0.5), cells.count)
+        func median(_ xs: [Double]) -> Double { ErrorSummary.quantile(xs.sorted(), 0.5) }
+        return FitTiming(cells: cells.count, full: median(full), newCell: median(newCell), feedback: median(feedback))
     }
 
     // MARK: Helpers

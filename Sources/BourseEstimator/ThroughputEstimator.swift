@@ -10,9 +10,9 @@ import Foundation
 /// `estimate`. A value type with no randomness: the same observations give the same estimates.
 ///
 /// `estimate` always answers from the last `fit()`; `needsFit` says whether observations arrived
-/// since. `fit()` is incremental when it can: new cells extend the Cholesky factor (O(n^2) each),
-/// and the factorisation is refitted only when the number of observed cells grew by
-/// `parameters.refactorGrowth`.
+/// since. `fit()` is incremental when it can: new cells extend the Cholesky factor and re-observed
+/// cells update it (O(n^2) each), and the factorisation is refitted only when the number of
+/// observed cells grew by `parameters.refactorGrowth`.
 public struct ThroughputEstimator: Sendable {
     public private(set) var parameters: EstimatorParameters
 
@@ -48,10 +48,10 @@ public struct ThroughputEstimator: Sendable {
         self.parameters = parameters
     }
 
-    /// An estimator that has observed every cell of `table` (weight 1 each), fitted.
+    /// An estimator that has observed every distinct cell of `table` (weight 1 each), fitted.
     public init(table: ThroughputTable, parameters: EstimatorParameters = .default) throws {
         self.init(parameters: parameters)
-        for cell in TableCell.all(in: table) {
+        for cell in EstimatorEvaluation.uniqueConfigurations(TableCell.all(in: table)) {
             try observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
         }
         fit()
@@ -172,19 +172,20 @@ public struct ThroughputEstimator: Sendable {
 
     /// How `fit()` brought the model up to date.
     public enum FitKind: String, Sendable {
-        /// Nothing changed since the last fit.
+        /// Nothing to do: no observation since the last fit.
         case upToDate
-        /// New cells appended to the Cholesky factor; factorisation kept.
-        case extended
-        /// Gaussian process refactored; factorisation kept.
+        /// Factorisation kept; the Cholesky factor updated in place for re-observed cells
+        /// (rank-one updates) and extended with new cells: O(n^2) per changed or new cell.
+        case incremental
+        /// Factorisation kept; Gaussian process refactored (many re-observed cells).
         case refactored
         /// Factorisation and Gaussian process fitted from scratch.
         case full
     }
 
     /// Fits the model to all observations. Incremental unless `full` is true (see the type's
-    /// documentation). Cost: O(n^3) for n observed cells when refactoring (a few ms for the Gavel
-    /// table's ~400 cells in release builds), O(n^2) per new cell when extending.
+    /// documentation). Cost: O(n^3) for n observed cells for a full fit (about 15 ms for the
+    /// Gavel table's 411 cells in a release build), O(n^2) per new or re-observed cell otherwise.
     @discardableResult
     public mutating func fit(full: Bool = false) -> FitKind {
         let n = obsRow.count
@@ -212,14 +213,18 @@ public struct ThroughputEstimator: Sendable {
             factorCells = n
         }
         let features = observationFeatures(factors: factors, factorColumns: factorColumns)
-        var lower: [[Double]]
-        if kind == .refactored, let old = state, changedSinceFit.isEmpty, old.count <= n {
+        let sigma = log1p(parameters.measurementNoise)
+        var lower: [[Double]] = []
+        if kind == .refactored, let old = state, old.count <= n, changedSinceFit.count * 6 <= old.count {
+            // Re-observed cells change only their own noise variance (the diagonal).
             lower = old.lower
-            kind = old.count == n ? .refactored : .extended
-        } else {
-            lower = []
-            lower.reserveCapacity(n)
+            for i in changedSinceFit.sorted() {
+                let delta = sigma * sigma * (1 / obsWeight[i] - 1 / old.weights[i])
+                if delta != 0 { Self.rankOneUpdate(&lower, index: i, delta: delta) }
+            }
+            kind = .incremental
         }
+        lower.reserveCapacity(n)
         for i in lower.count..<n {
             lower.append(choleskyRow(i, lower: lower, features: features))
         }
@@ -233,8 +238,8 @@ public struct ThroughputEstimator: Sendable {
         for i in 0..<n { z[i] -= mean }
         let alpha = Self.choleskySolve(lower: lower, rhs: z)
         state = FitState(
-            count: n, mean: mean, lower: lower, alpha: alpha, factors: factors, factorColumns: factorColumns,
-            factorCells: factorCells)
+            count: n, mean: mean, lower: lower, alpha: alpha, weights: obsWeight, factors: factors,
+            factorColumns: factorColumns, factorCells: factorCells)
         return kind
     }
 
@@ -307,6 +312,8 @@ public struct ThroughputEstimator: Sendable {
         var mean: Double
         var lower: [[Double]]
         var alpha: [Double]
+        /// Observation weights the factor was computed with.
+        var weights: [Double]
         /// Factors of the first `factorColumns` columns, `rank` values each, scaled so that the
         /// mean squared norm is 1.
         var factors: [Double]
@@ -464,6 +471,27 @@ public struct ThroughputEstimator: Sendable {
             }
         }
         return out
+    }
+
+    /// Turns the Cholesky factor of A into that of A + delta * e_i e_i^T (rank-one update, or
+    /// downdate when delta < 0), touching rows i... only.
+    static func rankOneUpdate(_ lower: inout [[Double]], index i: Int, delta: Double) {
+        let n = lower.count
+        let sign: Double = delta >= 0 ? 1 : -1
+        var x = [Double](repeating: 0, count: n)
+        x[i] = abs(delta).squareRoot()
+        for k in i..<n {
+            let lkk = lower[k][k]
+            let r = max(lkk * lkk + sign * x[k] * x[k], 1e-24).squareRoot()
+            let c = r / lkk
+            let s = x[k] / lkk
+            lower[k][k] = r
+            for j in (k + 1)..<max(n, k + 1) {
+                let ljk = (lower[j][k] + sign * s * x[j]) / c
+                lower[j][k] = ljk
+                x[j] = c * x[j] - s * ljk
+            }
+        }
     }
 
     static func forwardSubstitute(lower: [[Double]], rhs: [Double]) -> [Double] {

@@ -392,20 +392,51 @@ final class ThroughputEstimatorTests: XCTestCase {
         for cell in cells[150..<160] {
             try incremental.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
         }
-        XCTAssertEqual(incremental.fit(), .extended)
+        XCTAssertEqual(incremental.fit(), .incremental)
         try incremental.observe(jobType: cells[3].jobType, configuration: cells[3].configuration, samplesPerSecond: cells[3].samplesPerSecond * 1.1)
-        XCTAssertEqual(incremental.fit(), .refactored)
+        try incremental.observe(
+            jobType: cells[7].jobType, configuration: cells[7].configuration, samplesPerSecond: cells[7].samplesPerSecond, weight: 50)
+        XCTAssertEqual(incremental.fit(), .incremental, "re-observed cells: rank-one updates")
+        for cell in cells.prefix(40) {
+            try incremental.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
+        }
+        XCTAssertEqual(incremental.fit(), .refactored, "many re-observed cells: refactor")
 
         var scratch = ThroughputEstimator(parameters: parameters)
         for cell in cells.prefix(160) {
             try scratch.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
         }
         try scratch.observe(jobType: cells[3].jobType, configuration: cells[3].configuration, samplesPerSecond: cells[3].samplesPerSecond * 1.1)
+        try scratch.observe(
+            jobType: cells[7].jobType, configuration: cells[7].configuration, samplesPerSecond: cells[7].samplesPerSecond, weight: 50)
+        var scratchAfterUpdates = scratch
+        scratchAfterUpdates.fit(full: true)
+        for cell in cells.prefix(40) {
+            try scratch.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
+        }
         scratch.fit(full: true)
-        for cell in cells[160...].prefix(40) + cells.prefix(5) {
+        for cell in cells[160...].prefix(40) + cells.prefix(10) {
             let x = try XCTUnwrap(incremental.estimate(jobType: cell.jobType, configuration: cell.configuration))
             let y = try XCTUnwrap(scratch.estimate(jobType: cell.jobType, configuration: cell.configuration))
             XCTAssertEqual(x / y, 1, accuracy: 1e-9)
+        }
+        // Rank-one updates agree with a fit from scratch.
+        var updated = ThroughputEstimator(parameters: parameters)
+        for cell in cells.prefix(160) {
+            try updated.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
+        }
+        updated.fit()
+        try updated.observe(jobType: cells[3].jobType, configuration: cells[3].configuration, samplesPerSecond: cells[3].samplesPerSecond * 1.1)
+        try updated.observe(
+            jobType: cells[7].jobType, configuration: cells[7].configuration, samplesPerSecond: cells[7].samplesPerSecond, weight: 50)
+        XCTAssertEqual(updated.fit(), .incremental)
+        for cell in cells[160...].prefix(40) + cells.prefix(10) {
+            let x = try XCTUnwrap(updated.estimate(jobType: cell.jobType, configuration: cell.configuration))
+            let y = try XCTUnwrap(scratchAfterUpdates.estimate(jobType: cell.jobType, configuration: cell.configuration))
+            XCTAssertEqual(x / y, 1, accuracy: 1e-9)
+            let dx = try XCTUnwrap(updated.estimateDetail(jobType: cell.jobType, configuration: cell.configuration))
+            let dy = try XCTUnwrap(scratchAfterUpdates.estimateDetail(jobType: cell.jobType, configuration: cell.configuration))
+            XCTAssertEqual(dx.logStandardDeviation, dy.logStandardDeviation, accuracy: 1e-7)
         }
         // With the factorisation on, a large growth refits it.
         var growing = ThroughputEstimator()
@@ -416,7 +447,7 @@ final class ThroughputEstimatorTests: XCTestCase {
         for cell in cells[50..<55] {
             try growing.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
         }
-        XCTAssertEqual(growing.fit(), .extended)
+        XCTAssertEqual(growing.fit(), .incremental)
         for cell in cells[55..<100] {
             try growing.observe(jobType: cell.jobType, configuration: cell.configuration, samplesPerSecond: cell.samplesPerSecond)
         }
