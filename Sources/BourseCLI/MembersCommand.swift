@@ -25,11 +25,21 @@ struct Members: AsyncParsableCommand {
 
     func run() async throws {
         let shards = try cluster.shards()
-        var views: [(shard: String, ack: Ack?)] = []
-        for shard in shards {
-            let reply = await LiveQuery.ask(shard.address, .ping(Ping(probeID: 0)), timeout: .milliseconds(cluster.timeoutMs))
-            if let reply, case .ack(let ack) = reply.body { views.append((shard.id, ack)) } else { views.append((shard.id, nil)) }
+        // All shards at once: a dead one costs one timeout, not one per shard after it.
+        let timeout = Duration.milliseconds(cluster.timeoutMs)
+        let answers = await withTaskGroup(of: (Int, Ack?).self) { group in
+            for (i, shard) in shards.enumerated() {
+                group.addTask {
+                    let reply = await LiveQuery.ask(shard.address, .ping(Ping(probeID: 0)), timeout: timeout)
+                    if let reply, case .ack(let ack) = reply.body { return (i, ack) }
+                    return (i, nil)
+                }
+            }
+            var out: [Int: Ack] = [:]
+            for await (i, ack) in group { out[i] = ack }
+            return out
         }
+        let views: [(shard: String, ack: Ack?)] = shards.enumerated().map { ($1.id, answers[$0]) }
         if json {
             let object = views.map { view -> [String: Any] in
                 var o: [String: Any] = ["shard": view.shard, "answered": view.ack != nil]

@@ -50,8 +50,9 @@ public actor Shard {
     public private(set) var droppedUpdates = 0
     private var tasks: [Task<Void, Never>] = []
     private let cluster: ClusterConfig
-    /// Members this shard has heard from: only a shard that was once alive is adopted from, so a
-    /// shard slow to start is not declared dead and taken over before it ever ran.
+    /// Members this shard has heard from directly. A shard is adopted from only if it was once
+    /// alive (heard from here, or known at a non-zero incarnation), so a shard slow to start is
+    /// not declared dead and taken over before it ever ran.
     private var heardFrom: Set<SWIM.MemberID> = []
 
     public init(
@@ -331,7 +332,7 @@ public actor Shard {
             case .memberStatusChanged(let state, let from, let to, let reason):
                 guard from != nil else { continue }
                 logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
-                if to == .dead && state.role == .shard { shardDied(state.id) }
+                if to == .dead && state.role == .shard { shardDied(state.id, incarnation: state.incarnation) }
             case .digestUpdated:
                 break
             case .refuted(let incarnation):
@@ -370,8 +371,10 @@ public actor Shard {
     /// A shard was declared dead: if this shard is the deterministic successor of its rack (the
     /// next rack in config order whose shard is not dead), adopt the rack, and the racks the
     /// dead shard had adopted (from its last digest).
-    private func shardDied(_ dead: SWIM.MemberID) {
-        guard heardFrom.contains(dead) else {
+    private func shardDied(_ dead: SWIM.MemberID, incarnation: SWIM.Incarnation) {
+        // Incarnation > 0: someone heard from the shard itself (it starts at its start time in ms
+        // since the epoch), so it ran; a shard nobody ever heard from is never taken over.
+        guard heardFrom.contains(dead) || incarnation > 0 else {
             logger.notice("\(dead) is dead but never answered this shard: not adopting its rack")
             return
         }

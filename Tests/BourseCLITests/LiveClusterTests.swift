@@ -187,4 +187,31 @@ struct LiveClusterTests {
         let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
         #expect(down.stdout.contains("stopped 6 of 7 processes"), "\(down.stdout)")
     }
+
+    @Test("a node fails under a running job: it restarts elsewhere from its checkpoint and completes")
+    func nodeFailure() async throws {
+        let scratch = try Scratch()
+        let up = try runBourse(
+            ["up", scratch.config, "--run-dir", scratch.runDir, "--fail-node", "r0-n0@1200"], timeout: .seconds(60))
+        #expect(up.status == 0, "up: \(up.stdout) \(up.stderr)")
+        guard up.status == 0 else { return }
+        // Homes alternate r0, r1, r0: two long v100 jobs fill r0, a short one runs on r1.
+        for steps in [300_000, 20_000, 300_000] {
+            let result = try scratch.client(["submit", "--job-type", Self.resnet, "--steps", "\(steps)", "--workers", "2"])
+            #expect(result.status == 0, "submit: \(result.stderr)")
+        }
+        let deadline = ContinuousClock.now + .seconds(90)
+        var jobs = try scratch.jobs()
+        while ContinuousClock.now < deadline && !(jobs.count == 3 && jobs.values.allSatisfy { $0.state == "completed" }) {
+            try await Task.sleep(for: .milliseconds(500))
+            jobs = try scratch.jobs()
+        }
+        #expect(jobs.count == 3 && jobs.values.allSatisfy { $0.state == "completed" }, "\(jobs)\n\(scratch.logs())")
+        let gatewayLog = (try? String(contentsOfFile: scratch.runDir + "/gateway.log", encoding: .utf8)) ?? ""
+        #expect(gatewayLog.contains("node failed; back to the queue from its checkpoint"), "\(scratch.logs())")
+        let nodes = try runBourse(["nodes", "--run-dir", scratch.runDir], timeout: .seconds(20))
+        #expect(nodes.stdout.split(separator: "\n").contains { $0.hasPrefix("r0-n0") && $0.contains("failed") }, "\(nodes.stdout)")
+        let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
+        #expect(down.stdout.contains("stopped 5 of 5 processes"), "\(down.stdout)")
+    }
 }
