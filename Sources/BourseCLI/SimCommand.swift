@@ -330,7 +330,7 @@ enum SimFiles {
 
 /// A one-line progress bar on standard error, drawn only on a terminal and only once a run has
 /// lasted two seconds.
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar {
     private let enabled: Bool
     private let label: String
     private let start = Date()
