@@ -323,7 +323,11 @@ public struct ShardCore: Sendable {
         for id in next.keys.sorted(by: { jobs[$0]!.seq < jobs[$1]!.seq }) {
             var job = jobs[id]!
             let a = next[id]!
-            if job.isPlaced { continue }  // kept its GPUs
+            if job.isPlaced {
+                // Kept its GPUs: a progress report, so the gateway's view (jobs, status) moves.
+                out.append(transition(job, .running, at: now))
+                continue
+            }
             let slots = a.workers.map { planner.slots[$0] }
             guard let agent = agents[slots[0].rackID] else { continue }
             job.typeIndex = a.typeIndex
