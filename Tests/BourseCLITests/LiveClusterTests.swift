@@ -85,6 +85,16 @@ struct LiveClusterTests {
         #expect(up.stdout.contains("logs:  \(scratch.runDir)/*.log"))
         guard up.status == 0 else { return }
 
+        // Garbage to a shard and an agent: counted, answered with errors, the processes live on.
+        let state = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: scratch.runDir + "/bourse-up.json"))) as? [String: Any]
+        let processes = state?["processes"] as? [[String: Any]] ?? []
+        for id in ["shard-r0", "agent-r1"] {
+            let address = try #require(processes.first { $0["id"] as? String == id }?["address"] as? String)
+            let fuzz = try runBourse(["wire", "fuzz", address, "--frames", "200", "--seed", "5"], timeout: .seconds(60))
+            #expect(fuzz.status == 0 && fuzz.stdout.contains("target still answers pings: ok"), "\(id): \(fuzz.stdout) \(fuzz.stderr)")
+        }
+
         // Six jobs: 1- and 2-worker, a 4-worker one that fills a rack.
         let shapes: [(steps: Int, workers: Int)] = [(4000, 1), (3000, 2), (6000, 1), (2000, 4), (5000, 2), (3000, 1)]
         var submitted: [String] = []
@@ -113,6 +123,11 @@ struct LiveClusterTests {
         let nodes = try runBourse(["nodes", "--run-dir", scratch.runDir], timeout: .seconds(20))
         #expect(nodes.status == 0, "nodes: \(nodes.stderr)")
         for node in ["r0-n0", "r0-n1", "r1-n0", "r1-n1"] { #expect(nodes.stdout.contains(node), "\(nodes.stdout)") }
+
+        for log in ["shard-r0.log", "agent-r1.log"] {
+            let text = (try? String(contentsOfFile: scratch.runDir + "/" + log, encoding: .utf8)) ?? ""
+            #expect(text.contains("dropped malformed frame #"), "\(log)")
+        }
 
         let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
         #expect(down.status == 0, "down: \(down.stderr)")
