@@ -14,6 +14,9 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Cluster config whose gateway address to use (when --gateway is not given).", valueName: "file"))
     var config: String?
 
+    @Option(name: .customLong("run-dir"), help: ArgumentHelp("Run directory of `bourse up` whose gateway to use (default: the last `bourse up`).", valueName: "dir"))
+    var runDir: String?
+
     @Option(name: .customLong("timeout-ms"), help: "Give up on the gateway after this many milliseconds.")
     var timeoutMs: Int = 5000
 
@@ -31,8 +34,17 @@ struct GatewayOptions: ParsableArguments {
                 throw GatewayClientError("\(error)")
             }
         }
+        if let runDir = runDir ?? LastRun.remembered() {
+            return try RunState.load(runDir: runDir).gateway
+        }
         throw GatewayClientError(
-            "no gateway given: pass --gateway ADDR (e.g. tcp://127.0.0.1:7700) or --config FILE (the cluster config the gateway runs with)")
+            "no gateway given: pass --gateway ADDR (e.g. tcp://127.0.0.1:7700), --config FILE (the cluster config the gateway runs with) or --run-dir DIR (of `bourse up`); no `bourse up` is remembered either")
+    }
+
+    /// The run of `bourse up` this client talks to, when it was found through one.
+    func runState() -> RunState? {
+        guard gateway == nil, config == nil, let runDir = runDir ?? LastRun.remembered() else { return nil }
+        return try? RunState.load(runDir: runDir)
     }
 
     func connect() throws -> GatewayClient {

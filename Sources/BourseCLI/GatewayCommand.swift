@@ -40,6 +40,12 @@ struct Gateway: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Throughput table in Gavel's JSON format (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
     var throughputs: String?
 
+    @Option(help: ArgumentHelp("Common epoch of the cluster clock, Unix seconds (default: now). Job times are stamped on the cluster clock, like the shards' reports.", valueName: "seconds"))
+    var epoch: Double?
+
+    @Option(help: ArgumentHelp("Cluster clock speed-up over the wall clock (default: 1, the wall clock; `bourse up` passes the cluster's).", valueName: "x"))
+    var speedup: Double?
+
     @Option(help: "Requests handled concurrently by the listener (NNG contexts).")
     var concurrency: Int = 16
 
@@ -48,6 +54,7 @@ struct Gateway: AsyncParsableCommand {
 
     func validate() throws {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -75,7 +82,9 @@ struct Gateway: AsyncParsableCommand {
             throw GatewayClientError("cannot open the job store \(storePath)\(hint): \(error)")
         }
         let settings = BourseGateway.Gateway.settings(cluster: cluster, catalog: JobCatalog(table: table))
-        let gateway = try BourseGateway.Gateway(settings: settings, store: store, logger: logger)
+        let clusterClock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? 1)
+        let gateway = try BourseGateway.Gateway(
+            settings: settings, store: store, clock: { clusterClock.now }, logger: logger)
         let server: ReplyServer
         do {
             server = try ReplyServer(listening: address)

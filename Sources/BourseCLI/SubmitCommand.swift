@@ -1,9 +1,11 @@
 import ArgumentParser
 import BourseGateway
+import BourseModel
 import BourseWire
+import BourseWorkload
 import Foundation
 
-/// `bourse submit`: one job from flags (trace replay comes with the live cluster).
+/// `bourse submit`: one job from flags, or a trace replayed on the cluster clock.
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit",
@@ -25,6 +27,16 @@ struct Submit: AsyncParsableCommand {
 
             Job types are the models of the throughput table (data/gavel-throughputs.json), e.g. \
             "ResNet-50 (batch size 64)", "LM (batch size 20)", "CycleGAN", "A3C".
+
+            With --trace FILE (Gavel's trace format, see data/README.md) every job of the trace is \
+            submitted at its arrival time on the cluster clock: arrival / speed-up seconds of wall \
+            time after the replay starts (the speed-up of the `bourse up` run, else --speedup, else \
+            the config's). Each job's idempotency key is the trace name and line, so an interrupted \
+            replay can be run again without duplicating what was already accepted.
+
+              bourse up cluster-configs/gavel-4-4-4.yaml --speedup 720
+              bourse submit --trace data/traces/dev-80-multi.trace
+              bourse report
             """)
 
     @OptionGroup var connection: GatewayOptions
@@ -59,25 +71,32 @@ struct Submit: AsyncParsableCommand {
     @Option(name: .customLong("tenant-token"), help: ArgumentHelp("Tenant token, for gateways that check them.", valueName: "token"))
     var tenantToken: String = ""
 
-    @Option(help: ArgumentHelp("Replay a trace on the cluster clock (not built yet: comes with `bourse up`).", valueName: "file"))
+    @Option(help: ArgumentHelp("Replay a trace (Gavel's format) on the cluster clock.", valueName: "file"))
     var trace: String?
+
+    @Option(help: ArgumentHelp("Cluster clock speed-up for --trace (default: the `bourse up` run's, else the config's).", valueName: "x"))
+    var speedup: Double?
 
     @Flag(help: "Print the acknowledgement as JSON.")
     var json = false
 
     func validate() throws {
+        if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if trace != nil {
-            throw ValidationError(
-                "--trace replay is not built yet: it needs the live cluster's clock (`bourse up`, the rest of issue #5); submit one job with --job-type/--steps/--workers")
+            if jobType != nil || steps != nil || workers != nil {
+                throw ValidationError("give either --trace FILE or one job (--job-type, --steps, --workers), not both")
+            }
+            return
         }
         var missing: [String] = []
         if jobType == nil { missing.append("--job-type") }
         if steps == nil { missing.append("--steps") }
         if workers == nil { missing.append("--workers") }
-        if !missing.isEmpty { throw ValidationError("missing \(missing.joined(separator: ", ")) (or --trace FILE, later)") }
+        if !missing.isEmpty { throw ValidationError("missing \(missing.joined(separator: ", ")) (or --trace FILE)") }
     }
 
     func run() async throws {
+        if let trace { return try await replay(trace) }
         let spec = JobSpec(
             jobType: jobType ?? "", totalSteps: steps ?? 0, workers: workers ?? 0, minWorkers: minWorkers ?? 0,
             maxWorkers: maxWorkers ?? 0, tenant: tenant, weight: weight ?? 0, name: name)
@@ -91,5 +110,48 @@ struct Submit: AsyncParsableCommand {
         } else {
             Output.line("submitted \(ack.jobID) (home shard \(ack.homeShard.isEmpty ? "none" : ack.homeShard))")
         }
+    }
+
+    /// Submits every job of `path` at its arrival time on the cluster clock.
+    private func replay(_ path: String) async throws {
+        let table = try SimFiles.report { try ThroughputTable.load(path: try SimFiles.defaultTablePath()) }
+        let jobs = try SimFiles.report { try GavelTrace.load(path: path, table: table) }
+        let run = connection.runState()
+        let clockSpeedup: Double
+        if let speedup {
+            clockSpeedup = speedup
+        } else if let run {
+            clockSpeedup = run.speedup
+        } else if let config = connection.config {
+            clockSpeedup = try SimFiles.report { try ClusterConfig.load(path: config) }.speedup
+        } else {
+            throw ValidationError("--trace needs the cluster clock's speed-up: pass --speedup X, --config FILE or --run-dir DIR")
+        }
+        let traceName = URL(fileURLWithPath: path).lastPathComponent
+        let span = (jobs.map(\.arrivalTime).max() ?? 0) / clockSpeedup
+        Output.error(
+            "replaying \(jobs.count) jobs of \(traceName) at speed-up \(clockSpeedup): arrivals over \(String(format: "%.0f", span)) s of wall time")
+        let client = try connection.connect()
+        defer { client.close() }
+        let start = ContinuousClock.now
+        for (index, job) in jobs.enumerated() {
+            let due = start + .milliseconds(Int64((job.arrivalTime / clockSpeedup * 1000).rounded()))
+            if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+            let spec = JobSpec(
+                jobType: job.jobType, totalSteps: UInt64(job.totalSteps), workers: UInt32(job.scaleFactor),
+                minWorkers: UInt32(job.minWorkers ?? 0), maxWorkers: UInt32(job.maxWorkers ?? 0),
+                tenant: job.tenant ?? tenant, weight: job.priorityWeight, arrivalTime: job.arrivalTime,
+                name: "\(traceName):\(index + 1)")
+            let reply = try await client.call(
+                .submitJob(SubmitJob(spec: spec, idempotencyKey: "\(traceName):\(index + 1)", tenantToken: tenantToken)))
+            guard case .submitAck(let ack) = reply else { throw GatewayClient.unexpected(reply, wanted: "submit_ack") }
+            if json {
+                Output.line(try JobFormat.jsonText(["job_id": ack.jobID, "home_shard": ack.homeShard, "line": index + 1]))
+            } else {
+                Output.line(
+                    "t=\(String(format: "%8.0f", job.arrivalTime)) s  \(ack.jobID)  \(job.jobType) x\(job.scaleFactor)  -> \(ack.homeShard)")
+            }
+        }
+        Output.error("submitted \(jobs.count) jobs; follow them with `bourse jobs`, summarise with `bourse report`")
     }
 }

@@ -88,8 +88,8 @@ struct Up: AsyncParsableCommand {
         }
         try launch(
             role: "gateway", id: "gateway", address: cluster.gateway.address,
-            arguments: ["gateway", "--config", configPath, "--db", URL(fileURLWithPath: dir).appendingPathComponent("gateway.db").path,
-                        "--log-level", logLevel])
+            arguments: ["gateway", "--config", configPath, "--db", URL(fileURLWithPath: dir).appendingPathComponent("gateway.db").path]
+                + clock)
         for rack in cluster.racks {
             let failures = failNode.filter { f in rack.nodes.contains { $0.id == Agent.parseFailure(f)?.nodeID } }
                 .flatMap { ["--fail-node", $0] }

@@ -73,7 +73,7 @@ public struct SimulationMetrics: Sendable, Hashable {
 }
 
 /// Linear interpolation between closest ranks (numpy's default) on sorted values.
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
+public func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
     let rank = p * Double(sorted.count - 1)
     let lo = Int(rank.rounded(.down))
