@@ -75,7 +75,7 @@ public actor Shard {
                 settings: ShardSettings(
                     shardID: rack.shardID, roundSeconds: cluster.roundSeconds, restartSeconds: cluster.restartSeconds,
                     firstTransitionID: startMillis * 1_000_000, firstCommandID: startMillis * 1_000_000),
-                racks: [rack], table: table, policy: policy, now: clock.now)
+                racks: [rack], table: table, policy: policy, now: clock.now, clusterRacks: cluster.racks)
         } catch {
             throw ShardError("policy '\(policy)': \(error)")
         }

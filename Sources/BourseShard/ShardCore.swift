@@ -121,14 +121,24 @@ public struct ShardCore: Sendable {
     public private(set) var orphans: [String: [String]] = [:]
     /// Nodes reported failed: out of the planner's pool.
     public private(set) var failedNodes: Set<String> = []
+    /// Home jobs this shard cannot run at all, handed to the first rack (config order, after its
+    /// own) whose GPUs can: the delegate's shard id is written into the job's placement at the
+    /// gateway, and from then on that shard (or its adopter) schedules the job.
+    public private(set) var delegated: [String: String] = [:]
+    /// Every rack of the cluster, in config order (for delegation); empty = never delegate.
+    public let clusterRacks: [RackSpec]
     private var nextSeq = 1
     private var nextTransitionID: UInt64
     private var nextCommandID: UInt64
     private let table: ThroughputTable
     private let policy: String
 
-    public init(settings: ShardSettings, racks: [RackSpec], table: ThroughputTable, policy: String, now: Double) throws {
+    public init(
+        settings: ShardSettings, racks: [RackSpec], table: ThroughputTable, policy: String, now: Double,
+        clusterRacks: [RackSpec] = []
+    ) throws {
         self.settings = settings
+        self.clusterRacks = clusterRacks
         self.racks = racks
         self.table = table
         self.policy = policy
@@ -207,8 +217,9 @@ public struct ShardCore: Sendable {
     private mutating func gatewayJobs(_ list: [JobStatus], now: Double) -> [ShardAction] {
         var out: [ShardAction] = []
         var listed = Set<String>()
-        for status in list where homeShards.contains(status.homeShard) {
+        for status in list where homeShards.contains(Self.owner(of: status)) {
             guard status.state == .pending || status.state == .running || status.state == .restarting else { continue }
+            guard delegated[status.jobID] == nil else { continue }
             listed.insert(status.jobID)
             guard jobs[status.jobID] == nil, !finished.contains(status.jobID), let spec = status.spec else { continue }
             let job = Job(
@@ -217,6 +228,16 @@ public struct ShardCore: Sendable {
             nextSeq += 1
             var added = job
             added.runnable = planner.canRun(input(job, now: now))
+            if !added.runnable, orphans[job.id] == nil, let delegate = delegate(for: job, now: now) {
+                delegated[job.id] = delegate
+                listed.remove(job.id)
+                out.append(.log(.info, "\(job.id) ('\(spec.jobType)' x\(spec.workers)) cannot run on the GPUs of \(settings.shardID): delegated to \(delegate)"))
+                out.append(.reportTransition(JobTransition(
+                    jobID: job.id, state: .pending, at: now, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps,
+                    placement: Placement(shardID: delegate), reason: "delegated to \(delegate) by \(settings.shardID)",
+                    transitionID: newTransitionID())))
+                continue
+            }
             if let gpuIDs = orphans.removeValue(forKey: job.id) { place(&added, onGPUs: gpuIDs) }
             jobs[job.id] = added
             if added.runnable {
@@ -440,6 +461,29 @@ public struct ShardCore: Sendable {
         return out
     }
 
+    // MARK: Delegation
+
+    /// The shard a job belongs to now: the shard its placement names (it runs or was delegated
+    /// there), else its home shard.
+    public static func owner(of status: JobStatus) -> String {
+        if let shard = status.placement?.shardID, !shard.isEmpty { return shard }
+        return status.homeShard
+    }
+
+    /// The first rack after this shard's own (config order, wrapping) that is not owned here and
+    /// whose GPUs can run `job`.
+    private func delegate(for job: Job, now: Double) -> String? {
+        guard let own = clusterRacks.firstIndex(where: { $0.shardID == settings.shardID }) else { return nil }
+        let order = clusterRacks[(own + 1)...] + clusterRacks[..<own]
+        for rack in order where !racks.contains(where: { $0.id == rack.id }) {
+            guard let candidate = try? ShardPlanner(
+                policy: policy, racks: [rack], table: table, roundSeconds: settings.roundSeconds,
+                restartSeconds: settings.restartSeconds) else { continue }
+            if candidate.canRun(input(job, now: now)) { return rack.shardID }
+        }
+        return nil
+    }
+
     // MARK: Adoption
 
     private mutating func adopt(_ rack: RackSpec, formerShard: String, now: Double) -> [ShardAction] {
@@ -523,6 +567,11 @@ public struct ShardCore: Sendable {
     private mutating func newCommandID() -> UInt64 {
         defer { nextCommandID += 1 }
         return nextCommandID
+    }
+
+    private mutating func newTransitionID() -> UInt64 {
+        defer { nextTransitionID += 1 }
+        return nextTransitionID
     }
 
     private mutating func transition(_ job: Job, _ state: JobState, at: Double, reason: String = "") -> ShardAction {

@@ -184,4 +184,37 @@ struct ShardCoreTests {
         #expect(restart.resumeFromSteps == 600)
         #expect(restart.gpuIDs.allSatisfy { !$0.hasPrefix(node) })
     }
+
+    @Test("a home job no GPU of the shard can run is delegated to the first rack that can; that shard runs it")
+    func delegation() throws {
+        let k80Rack = RackSpec(
+            id: "r1", shardAddress: "tcp://127.0.0.1:3", agentAddress: "tcp://127.0.0.1:4",
+            nodes: [NodeSpec(id: "r1-n0", rack: "r1", gpus: ["k80": 2])])
+        let table = ThroughputTable(entries: ["v100": [JobTypeKey(model: "ResNet", scaleFactor: 1): 10],
+                                              "k80": [JobTypeKey(model: "K80Only", scaleFactor: 1): 3]])
+        var home = try ShardCore(
+            settings: ShardSettings(shardID: "shard-r0", roundSeconds: 360, restartSeconds: 30),
+            racks: [rack], table: table, policy: "fifo", now: 0, clusterRacks: [rack, k80Rack])
+        _ = register(&home, now: 0)
+        _ = home.handle(.tick, now: 0)
+        let spec = JobSpec(jobType: "K80Only", totalSteps: 100, workers: 1)
+        var out = home.handle(.gatewayJobs([JobStatus(jobID: "k1", spec: spec, state: .pending, homeShard: "shard-r0")]), now: 0)
+        #expect(out.commands.isEmpty)
+        let handOff = try #require(out.transitions.first)
+        #expect(handOff.state == .pending && handOff.placement?.shardID == "shard-r1")
+        #expect(home.jobs.isEmpty && home.delegated == ["k1": "shard-r1"])
+        // The gateway now names shard-r1 in the placement: shard-r0 leaves it alone, shard-r1 runs it.
+        let atGateway = JobStatus(jobID: "k1", spec: spec, state: .pending, placement: Placement(shardID: "shard-r1"), homeShard: "shard-r0")
+        _ = home.handle(.tick, now: 360)
+        #expect(home.handle(.gatewayJobs([atGateway]), now: 360).commands.isEmpty)
+        var delegate = try ShardCore(
+            settings: ShardSettings(shardID: "shard-r1", roundSeconds: 360, restartSeconds: 30),
+            racks: [k80Rack], table: table, policy: "fifo", now: 0, clusterRacks: [rack, k80Rack])
+        _ = delegate.handle(
+            .agentReport(agentID: "agent-r1", address: "tcp://127.0.0.1:4", nodes: [NodeReport(nodeID: "r1-n0", rack: "r1")],
+                         jobs: [], at: 0, isRegister: true), now: 0)
+        _ = delegate.handle(.tick, now: 0)
+        out = delegate.handle(.gatewayJobs([atGateway]), now: 0)
+        #expect(out.commands.map(\.jobID) == ["k1"] && out.commands.first?.gpuIDs.first?.hasPrefix("r1-n0") == true)
+    }
 }
