@@ -183,10 +183,17 @@ struct GatewayProcessTests {
         #expect(twice.status == 0 && twice.stdout.contains("j-000001: cancelled"))
         let filtered = try scratch.client(["jobs", "--state", "cancelled"])
         #expect(filtered.stdout.contains("j-000001") && !filtered.stdout.contains("j-000002"), "\(filtered.stdout)")
-        let noGateway = try runBourse(["jobs"])
-        #expect(noGateway.status != 0 && noGateway.stderr.contains("no gateway given"), "\(noGateway.stderr)")
-        let trace = try runBourse(["submit", "--trace", "x.trace", "--gateway", scratch.address])
-        #expect(trace.status != 0 && trace.stderr.contains("not built yet"), "\(trace.stderr)")
+        // A run directory without a `bourse up` in it: the error says so (whatever the last
+        // `bourse up` on this machine was).
+        let emptyRun = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-norun-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: emptyRun, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: emptyRun) }
+        let noGateway = try runBourse(["jobs", "--run-dir", emptyRun])
+        #expect(noGateway.status != 0 && noGateway.stderr.contains("bourse up"), "\(noGateway.stderr)")
+        let trace = try runBourse(["submit", "--trace", "no-such.trace", "--gateway", scratch.address, "--speedup", "100"])
+        #expect(trace.status != 0 && trace.stderr.contains("no-such.trace"), "\(trace.stderr)")
+        let both = try runBourse(["submit", "--trace", "x.trace", "--job-type", "A3C", "--gateway", scratch.address])
+        #expect(both.status != 0 && both.stderr.contains("either --trace FILE or one job"), "\(both.stderr)")
     }
 
     @Test("garbage frames are answered, counted and logged; the gateway lives on")
