@@ -35,7 +35,11 @@ struct GatewayOptions: ParsableArguments {
             }
         }
         if let runDir = runDir ?? LastRun.remembered() {
-            return try RunState.load(runDir: runDir).gateway
+            do {
+                return try RunState.load(runDir: runDir).gateway
+            } catch {
+                throw GatewayClientError("\(error)")
+            }
         }
         throw GatewayClientError(
             "no gateway given: pass --gateway ADDR (e.g. tcp://127.0.0.1:7700), --config FILE (the cluster config the gateway runs with) or --run-dir DIR (of `bourse up`); no `bourse up` is remembered either")
