@@ -25,8 +25,8 @@ struct Agent: AsyncParsableCommand {
               bourse agent --config cluster-configs/demo.yaml --rack r0 --epoch 1700000000
             """)
 
-    @Option(help: ArgumentHelp("Cluster config (YAML).", valueName: "file"))
-    var config: String
+
+    @OptionGroup var live: LiveProcessOptions
 
     @Option(help: ArgumentHelp("Rack id whose nodes this agent runs.", valueName: "id"))
     var rack: String
@@ -34,11 +34,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Seed of the throughput noise.")
     var seed: UInt64 = 1
 
-    @Option(help: ArgumentHelp("Common epoch of the cluster clock, Unix seconds (default: now).", valueName: "seconds"))
-    var epoch: Double?
 
-    @Option(help: ArgumentHelp("Cluster clock speed-up (default: the config's).", valueName: "x"))
-    var speedup: Double?
 
     @Option(name: .customLong("checkpoint-seconds"), help: "Cluster seconds between periodic checkpoints.")
     var checkpointSeconds: Double = 120
@@ -57,30 +53,18 @@ struct Agent: AsyncParsableCommand {
         return (String(parts[0]), after)
     }
 
-    @Option(help: ArgumentHelp("Throughput table (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
-    var throughputs: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
 
     func validate() throws {
-        if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if !(checkpointSeconds > 0) { throw ValidationError("--checkpoint-seconds must be positive") }
         for f in failNode where Self.parseFailure(f) == nil {
             throw ValidationError("--fail-node takes NODE@SECONDS, e.g. r0-n1@600; got '\(f)'")
         }
         if !(noise >= 0 && noise < 1) { throw ValidationError("--noise must be in [0, 1)") }
-        if Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
     }
 
     func run() async throws {
-        LiveProcess.bootstrapLogging(level: logLevel)
-        let logger = Logger(label: "bourse.agent.\(rack)")
-        let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
-        let table = try SimFiles.report { try ThroughputTable.load(path: try throughputs ?? SimFiles.defaultTablePath()) }
-        let clock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? cluster.speedup)
+        let (logger, cluster, table, clock) = try live.prepare(label: "bourse.agent.\(rack)")
         var options = BourseAgent.Agent.Options()
         options.nodeFailures = failNode.compactMap(Self.parseFailure)
         let agent = try BourseAgent.Agent(

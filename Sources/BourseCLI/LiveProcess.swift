@@ -1,3 +1,6 @@
+import ArgumentParser
+import BourseModel
+import BourseWorkload
 import Dispatch
 import Foundation
 import Logging
@@ -36,5 +39,39 @@ enum LiveProcess {
             group.cancelAll()
         }
         await onStop()
+    }
+}
+
+/// Options every live-cluster process (shard, agent) takes, and what they resolve to.
+struct LiveProcessOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Cluster config (YAML).", valueName: "file"))
+    var config: String
+
+    @Option(help: ArgumentHelp("Common epoch of the cluster clock, Unix seconds (default: now).", valueName: "seconds"))
+    var epoch: Double?
+
+    @Option(help: ArgumentHelp("Cluster clock speed-up (default: the config's).", valueName: "x"))
+    var speedup: Double?
+
+    @Option(help: ArgumentHelp("Throughput table (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
+    var throughputs: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    /// Starts logging and loads the cluster, the table and the clock.
+    func prepare(label: String) throws -> (logger: Logger, cluster: ClusterConfig, table: ThroughputTable, clock: WallClusterClock) {
+        LiveProcess.bootstrapLogging(level: logLevel)
+        let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
+        let table = try SimFiles.report { try ThroughputTable.load(path: try throughputs ?? SimFiles.defaultTablePath()) }
+        let clock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? cluster.speedup)
+        return (Logger(label: label), cluster, table, clock)
     }
 }

@@ -25,8 +25,8 @@ struct Shard: AsyncParsableCommand {
               bourse shard --config cluster-configs/demo.yaml --rack r0 --policy fifo --epoch 1700000000
             """)
 
-    @Option(help: ArgumentHelp("Cluster config (YAML).", valueName: "file"))
-    var config: String
+
+    @OptionGroup var live: LiveProcessOptions
 
     @Option(help: ArgumentHelp("Rack id this shard owns.", valueName: "id"))
     var rack: String
@@ -34,11 +34,7 @@ struct Shard: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Scheduling policy: \(PolicyCatalog.allNames.joined(separator: ", ")).", valueName: "name"))
     var policy: String = "fifo"
 
-    @Option(help: ArgumentHelp("Common epoch of the cluster clock, Unix seconds (default: now).", valueName: "seconds"))
-    var epoch: Double?
 
-    @Option(help: ArgumentHelp("Cluster clock speed-up (default: the config's).", valueName: "x"))
-    var speedup: Double?
 
     @Option(help: "Seed of the SWIM instance.")
     var seed: UInt64 = 1
@@ -46,29 +42,17 @@ struct Shard: AsyncParsableCommand {
     @Option(name: .customLong("probe-period"), help: "SWIM probe period in wall seconds.")
     var probePeriod: Double = 0.5
 
-    @Option(help: ArgumentHelp("Throughput table (default: the shipped data/gavel-throughputs.json).", valueName: "file"))
-    var throughputs: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
 
     func validate() throws {
-        if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if !(probePeriod > 0) { throw ValidationError("--probe-period must be positive") }
         if !PolicyCatalog.allNames.contains(policy) {
             throw ValidationError("unknown policy '\(policy)'; known: \(PolicyCatalog.allNames.joined(separator: ", "))")
         }
-        if Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
     }
 
     func run() async throws {
-        LiveProcess.bootstrapLogging(level: logLevel)
-        let logger = Logger(label: "bourse.shard.\(rack)")
-        let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
-        let table = try SimFiles.report { try ThroughputTable.load(path: try throughputs ?? SimFiles.defaultTablePath()) }
-        let clock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? cluster.speedup)
+        let (logger, cluster, table, clock) = try live.prepare(label: "bourse.shard.\(rack)")
         var options = BourseShard.Shard.Options()
         options.seed = seed
         options.swim.probePeriod = probePeriod
