@@ -32,7 +32,7 @@ struct Shard: AsyncParsableCommand {
     var rack: String
 
     @Option(help: ArgumentHelp("Scheduling policy: \(PolicyCatalog.allNames.joined(separator: ", ")).", valueName: "name"))
-    var policy: String = "fifo"
+    var policy: String = "bourse"
 
 
 

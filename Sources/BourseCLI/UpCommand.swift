@@ -28,7 +28,7 @@ struct Up: AsyncParsableCommand {
     var config: String
 
     @Option(help: ArgumentHelp("Scheduling policy of every shard: \(PolicyCatalog.allNames.joined(separator: ", ")).", valueName: "name"))
-    var policy: String = "fifo"
+    var policy: String = "bourse"
 
     @Option(help: ArgumentHelp("Cluster clock speed-up (default: the config's).", valueName: "x"))
     var speedup: Double?

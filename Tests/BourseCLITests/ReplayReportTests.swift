@@ -35,7 +35,7 @@ struct ReplayReportTests {
         }
         #expect(report["completed"] as? Int == 4, "\(report)\n\(scratch.logs())")
         #expect(report["pending"] as? Int == 0)
-        #expect(report["policy"] as? String == "fifo")
+        #expect(report["policy"] as? String == "bourse")  // the default
         for key in ["avg_jct_s", "median_jct_s", "p95_jct_s", "p99_jct_s", "makespan_s", "restarts", "utilization", "ftf_max"] {
             #expect(report.keys.contains(key), "missing \(key)")
         }
