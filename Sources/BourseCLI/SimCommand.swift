@@ -41,7 +41,7 @@ struct Sim: ParsableCommand {
     @Option(help: ArgumentHelp("Cluster config (YAML), e.g. cluster-configs/gavel-4-4-4.yaml.", valueName: "file"))
     var cluster: String
 
-    @Option(help: ArgumentHelp("Scheduling policy (see the list above).", valueName: "name"))
+    @Option(help: ArgumentHelp("Scheduling policy (see the list above; default: bourse).", valueName: "name"))
     var policy: String?
 
     @Option(
@@ -120,7 +120,6 @@ struct Sim: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if policy == nil && compare == nil { throw ValidationError("give --policy NAME or --compare p1,p2,...") }
         if policy != nil && compare != nil { throw ValidationError("give either --policy or --compare, not both") }
         guard round > 0 else { throw ValidationError("--round must be > 0") }
         guard ["share", "best"].contains(fairnessProjection) else {
@@ -152,7 +151,7 @@ struct Sim: ParsableCommand {
         if let compare {
             return compare.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        return policy.map { [$0] } ?? []
+        return [policy ?? "bourse"]
     }
 
     func run() throws {
