@@ -40,9 +40,9 @@ public actor Agent {
     private var candidate = 0
     private var registered = false
     private var failures = 0
-    private var sequence: UInt64 = 0
+    private var wire: WireEndpoint
     private var reportSoon = false
-    public private(set) var malformedFrames = 0
+    public var malformedFrames: Int { wire.malformedFrames }
     private let startedAt: Double
     private var pendingFailures: [(nodeID: String, after: Double)]
 
@@ -56,6 +56,7 @@ public actor Agent {
         let rack = cluster.racks[index]
         self.core = AgentCore(rack: rack, table: table, settings: settings, now: clock.now)
         self.agentID = core.agentID
+        self.wire = WireEndpoint(senderID: core.agentID)
         self.startedAt = clock.now
         for failure in options.nodeFailures where !rack.nodes.contains(where: { $0.id == failure.nodeID }) {
             throw AgentError("--fail-node: no node '\(failure.nodeID)' in rack \(rackID)")
@@ -95,12 +96,11 @@ public actor Agent {
 
     public func handle(frame: [UInt8]) -> [UInt8] {
         let request: Envelope
-        do {
-            request = try WireCodec.decode(frame)
-        } catch {
-            malformedFrames += 1
-            logger.warning("dropped malformed frame #\(malformedFrames) (\(frame.count) bytes): \(error)")
-            return reply(.error(WireErrorMessage(code: .malformed, message: "\(error)")))
+        switch wire.decode(frame) {
+        case .success(let envelope): request = envelope
+        case .failure(let error):
+            logger.warning("dropped malformed frame #\(wire.malformedFrames) (\(frame.count) bytes): \(error)")
+            return wire.malformedReply(error, sentAt: clock.now)
         }
         switch request.body {
         case .workerCommand(let command):
@@ -123,10 +123,7 @@ public actor Agent {
         }
     }
 
-    private func reply(_ body: Envelope.Body) -> [UInt8] {
-        sequence += 1
-        return (try? WireCodec.encode(Envelope(senderID: agentID, sequence: sequence, sentAt: clock.now, body: body))) ?? []
-    }
+    private func reply(_ body: Envelope.Body) -> [UInt8] { wire.encode(body, sentAt: clock.now) }
 
     // MARK: Reports
 
@@ -166,8 +163,8 @@ public actor Agent {
         let completed = core.advance(to: now)
         for job in completed { logger.info("\(job) completed") }
         let body: Envelope.Body = registered ? .agentHeartbeat(core.heartbeat(now: now)) : .agentRegister(core.register(now: now))
-        sequence += 1
-        guard let frame = try? WireCodec.encode(Envelope(senderID: agentID, sequence: sequence, sentAt: now, body: body)) else { return }
+        let frame = wire.encode(body, sentAt: now)
+        guard !frame.isEmpty else { return }
         var accepted = false
         do {
             let bytes = try await client.request(frame, timeout: options.requestTimeout)

@@ -43,10 +43,10 @@ public actor Shard {
     private var agentQueues: [String: AsyncStream<WorkerCommand>.Continuation] = [:]
     private let transitions: AsyncStream<JobTransition>.Continuation
     private let transitionStream: AsyncStream<JobTransition>
-    private var sequence: UInt64 = 0
+    private var wire: WireEndpoint
     private var lastDigest: ShardDigest?
     private var lastDigestAt = -Double.infinity
-    public private(set) var malformedFrames = 0
+    public var malformedFrames: Int { wire.malformedFrames }
     public private(set) var droppedUpdates = 0
     private var tasks: [Task<Void, Never>] = []
     private let cluster: ClusterConfig
@@ -63,6 +63,7 @@ public actor Shard {
             throw ShardError("no rack '\(rackID)' in cluster '\(cluster.name)' (racks: \(cluster.racks.map(\.id).joined(separator: ", ")))")
         }
         self.shardID = rack.shardID
+        self.wire = WireEndpoint(senderID: rack.shardID)
         self.address = rack.shardAddress
         self.cluster = cluster
 
@@ -159,10 +160,7 @@ public actor Shard {
         }
     }
 
-    private func envelope(_ body: Envelope.Body) -> [UInt8] {
-        sequence += 1
-        return (try? WireCodec.encode(Envelope(senderID: shardID, sequence: sequence, sentAt: clock.now, body: body))) ?? []
-    }
+    private func envelope(_ body: Envelope.Body) -> [UInt8] { wire.encode(body, sentAt: clock.now) }
 
     private func poll() {
         let frame = envelope(.listJobsRequest(ListJobsRequest(states: [.pending, .running, .restarting])))
@@ -245,12 +243,11 @@ public actor Shard {
 
     public func handle(frame: [UInt8]) -> [UInt8] {
         let request: Envelope
-        do {
-            request = try WireCodec.decode(frame)
-        } catch {
-            malformedFrames += 1
-            logger.warning("dropped malformed frame #\(malformedFrames) (\(frame.count) bytes): \(error)")
-            return envelope(.error(WireErrorMessage(code: .malformed, message: "\(error)")))
+        switch wire.decode(frame) {
+        case .success(let envelope): request = envelope
+        case .failure(let error):
+            logger.warning("dropped malformed frame #\(wire.malformedFrames) (\(frame.count) bytes): \(error)")
+            return wire.malformedReply(error, sentAt: clock.now)
         }
         switch request.body {
         case .agentRegister(let r):
