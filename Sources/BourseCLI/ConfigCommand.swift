@@ -76,7 +76,7 @@ extension ConfigCommand {
                     }
                 } catch {
                     results.append(FileResult(file: file, valid: false, summary: nil, errors: error.errors))
-                    printError(error.description)
+                    Output.error(error.description)
                 }
             }
             if json {
@@ -87,7 +87,7 @@ extension ConfigCommand {
             }
             let invalid = results.filter { !$0.valid }.count
             if invalid > 0 {
-                if files.count > 1 { printError("\(invalid) of \(files.count) config files are invalid") }
+                if files.count > 1 { Output.error("\(invalid) of \(files.count) config files are invalid") }
                 throw ExitCode.failure
             }
         }
@@ -102,6 +102,3 @@ extension ConfigCommand {
     }
 }
 
-private func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}

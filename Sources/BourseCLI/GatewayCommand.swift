@@ -61,12 +61,7 @@ struct Gateway: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LiveProcess.bootstrapLogging(level: logLevel)
         let logger = Logger(label: "bourse.gateway")
         let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
         let tablePath = try throughputs ?? SimFiles.defaultTablePath()
