@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "BourseEstimator", dependencies: ["BourseWorkload"]),
         .target(name: "BoursePolicy", dependencies: ["BourseModel", "BourseWorkload", "BourseLP", "BourseEstimator"]),
         .target(name: "BourseMembership"),
+        .target(name: "BourseTrading", dependencies: ["BoursePolicy", "BourseWorkload"]),
         .target(
             name: "BourseAgent",
             dependencies: [
@@ -52,7 +53,7 @@ let package = Package(
                 "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "BourseSimulator", dependencies: ["BourseModel", "BourseWorkload", "BoursePolicy"]),
+        .target(name: "BourseSimulator", dependencies: ["BourseModel", "BourseWorkload", "BoursePolicy", "BourseTrading"]),
         .executableTarget(
             name: "BourseCLI",
             dependencies: [
@@ -72,6 +73,7 @@ let package = Package(
         .testTarget(name: "BourseEstimatorTests", dependencies: ["BourseEstimator"]),
         .testTarget(name: "BoursePolicyTests", dependencies: ["BoursePolicy", "BourseLP"]),
         .testTarget(name: "BourseMembershipTests", dependencies: ["BourseMembership"]),
+        .testTarget(name: "BourseTradingTests", dependencies: ["BourseTrading", "BoursePolicy"]),
         .testTarget(name: "BourseAgentTests", dependencies: ["BourseAgent", "BourseWire"]),
         .testTarget(name: "BourseShardTests", dependencies: ["BourseShard", "BourseWire", "BourseMembership"]),
         .testTarget(name: "BourseGatewayTests", dependencies: ["BourseGateway", "BourseWire", "BourseTransport"]),

@@ -116,6 +116,30 @@ struct Sim: ParsableCommand {
             valueName: "share|best"))
     var fairnessProjection: String = "share"
 
+    @Option(
+        help: ArgumentHelp(
+            "bourse policies: run the policy as K rack shards that trade GPUs over a simulated network (racks are split or grouped into K shards; see docs/trading.md).",
+            valueName: "K"))
+    var shards: Int?
+
+    @Flag(name: .customLong("no-trading"), help: "With --shards: shards schedule only their own GPUs (to see what trading buys).")
+    var noTrading = false
+
+    @Option(
+        name: .customLong("net-delay"),
+        help: ArgumentHelp("With --shards: mean one-way delay between shards (ms, +-50% jitter, so messages reorder).", valueName: "ms"))
+    var netDelay: Double = 0
+
+    @Option(
+        name: .customLong("net-loss"),
+        help: ArgumentHelp("With --shards: fraction of messages (and gossiped asks) lost.", valueName: "fraction"))
+    var netLoss: Double = 0
+
+    @Option(
+        name: .customLong("net-duplicate"),
+        help: ArgumentHelp("With --shards: fraction of messages delivered twice.", valueName: "fraction"))
+    var netDuplicate: Double = 0
+
     @Flag(help: "Never draw a progress bar.")
     var quiet = false
 
@@ -136,6 +160,17 @@ struct Sim: ParsableCommand {
             throw ValidationError("--throughput-mode must be placement or consolidated")
         }
         guard ["interior", "simplex"].contains(lpMethod) else { throw ValidationError("--lp must be interior or simplex") }
+        if let shards {
+            guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
+            for name in policies where !PolicyCatalog.isBourse(name) {
+                throw ValidationError("--shards needs Bourse's policies (bourse, bourse-fixed); '\(name)' is a central Gavel policy")
+            }
+        } else if noTrading || netDelay != 0 || netLoss != 0 || netDuplicate != 0 {
+            throw ValidationError("--no-trading, --net-delay, --net-loss and --net-duplicate need --shards")
+        }
+        guard netDelay >= 0, netDelay.isFinite else { throw ValidationError("--net-delay must be >= 0 ms") }
+        guard (0...1).contains(netLoss), netLoss < 1 else { throw ValidationError("--net-loss must be in [0, 1)") }
+        guard (0...1).contains(netDuplicate) else { throw ValidationError("--net-duplicate must be in [0, 1]") }
         for name in policies where !PolicyCatalog.allNames.contains(name) {
             throw ValidationError(
                 "unknown policy '\(name)'; known policies: \(PolicyCatalog.allNames.joined(separator: ", "))")
@@ -175,6 +210,11 @@ struct Sim: ParsableCommand {
         options.throughputMode = ThroughputMode(rawValue: throughputMode)!
         options.lpMethod = lpMethod == "simplex" ? .simplex : .interiorPoint
         options.minimumTimeBetweenAllocationResets = resetInterval
+        options.shards = shards
+        options.sharding.trading.enabled = !noTrading
+        options.sharding.network.delayMs = netDelay
+        options.sharding.network.loss = netLoss
+        options.sharding.network.duplicate = netDuplicate
 
         var results: [SimulationResult] = []
         var timings: [Double] = []
@@ -234,6 +274,19 @@ struct Sim: ParsableCommand {
             fragmentation \(String(format: "%.3f", m.fragmentation))
             restarts      \(m.restarts)
             simulated     \(r.rounds) rounds, \(r.events) events, \(r.allocations) allocations in \(String(format: "%.2f", seconds)) s (\(Int(Double(r.events) / max(seconds, 1e-9))) events/s)
+            """ + tradingSummary(r)
+    }
+
+    private func tradingSummary(_ r: SimulationResult) -> String {
+        let t = r.trading
+        guard !t.isEmpty else { return "" }
+        func n(_ key: String) -> String { formatNumber(((t[key] ?? 0) * 100).rounded() / 100) }
+        return """
+
+            shards        \(n("shards")), trading \(r.options.sharding.trading.enabled ? "on" : "off"); net delay \(formatNumber(r.options.sharding.network.delayMs)) ms, loss \(formatNumber(r.options.sharding.network.loss)), duplicate \(formatNumber(r.options.sharding.network.duplicate))
+            trading       \(n("offers")) offers, \(n("accepts")) accepted, \(n("rejects")) rejected; \(n("leases_granted")) leases granted, \(n("leases_renewed")) renewed, \(n("leases_active_mean")) active per round
+            per round     \(n("messages_per_round")) messages, \(n("phases_per_round_mean")) phases (max \(n("phases_per_round_max"))), \(n("spread_jobs_per_round")) jobs spread over shards
+            objective     \(n("objective_ratio_mean")) of the central planner's on the same snapshot (min \(n("objective_ratio_min")); \(n("objective_bound_ratio_mean")) of its upper bound)
             """
     }
 
@@ -252,6 +305,10 @@ struct Sim: ParsableCommand {
         row("LR max") { String(format: "%.2f", $0.metrics.lrMax) }
         row("fragmentation") { String(format: "%.3f", $0.metrics.fragmentation) }
         row("restarts") { String($0.metrics.restarts) }
+        if results.contains(where: { !$0.trading.isEmpty }) {
+            row("objective ratio") { $0.trading["objective_ratio_mean"].map { String(format: "%.3f", $0) } ?? "-" }
+            row("messages/round") { $0.trading["messages_per_round"].map { String(format: "%.1f", $0) } ?? "-" }
+        }
         rows.append(["wall time (s)"] + timings.map { String(format: "%.2f", $0) })
         let all = [header] + rows
         let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }

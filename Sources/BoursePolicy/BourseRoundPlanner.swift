@@ -66,9 +66,15 @@ public struct BourseRoundPlanner: RoundPlanner {
     /// server index -> server of that type holding a worker (per type).
     private let serverOfWorker: [Int: Int]
 
-    public init(pool: WorkerPool, parameters: Parameters = Parameters()) {
+    /// The cluster the job values are computed against (capacity and largest server per type, for
+    /// the fair-share aging): `pool` itself, or the whole cluster when this planner is one shard
+    /// of several, so every shard values a job exactly as one central planner would.
+    public let valuationPool: WorkerPool
+
+    public init(pool: WorkerPool, parameters: Parameters = Parameters(), valuationPool: WorkerPool? = nil) {
         self.pool = pool
         self.parameters = parameters
+        self.valuationPool = valuationPool ?? pool
         var groups: [Group] = []
         var serverOfWorker: [Int: Int] = [:]
         for t in pool.types.indices {
@@ -126,7 +132,7 @@ public struct BourseRoundPlanner: RoundPlanner {
     /// on a 1/N share of the cluster, N = active jobs), the share split over types as Gavel's isolated
     /// policy does (capacity_t / N / scale, scaled down to sum to at most 1).
     public func agingFactor(_ job: PolicyJob, totalWork: Double, bestSpeed: Double, activeJobs: Int) -> Double {
-        let capacity = pool.capacity
+        let capacity = valuationPool.capacity
         let n = Double(max(activeJobs, 1))
         var share = capacity.map { Double($0) / n / Double(max(job.scaleFactor, 1)) }
         let sum = share.reduce(0, +)
@@ -139,28 +145,62 @@ public struct BourseRoundPlanner: RoundPlanner {
         return 1 + pow(max(rho, 0) / parameters.fairnessThreshold, parameters.fairnessExponent)
     }
 
+    /// A job's elastic profile (its trace configuration when it has none) and its aging factor
+    /// among `activeJobs` jobs; nil when it has no work left.
+    public func valuation(of job: PolicyJob, activeJobs: Int) -> (profile: ElasticProfile, aging: Double)? {
+        guard job.stepsRemaining > 0 else { return nil }
+        let profile =
+            job.elastic
+            ?? ElasticProfile(
+                totalWork: job.stepsRemaining,
+                options: [ElasticOption(workers: job.scaleFactor, packed: job.throughputs, spread: job.throughputs)])
+        let best = profile.bestSpeed(capacity: valuationPool.capacity, maxPerServer: valuationPool.maxGPUsPerServer)
+        let aging = agingFactor(job, totalWork: profile.totalWork, bestSpeed: best, activeJobs: activeJobs)
+        return (profile, aging)
+    }
+
+    /// Where job `id` ran last round on this planner's GPUs: its group and GPU ids.
+    public func currentPlacement(of id: Int) -> (group: Int, workers: [Int])? { current[id] }
+
+    /// Whether the GPUs `workers` (of this pool) all sit on one server.
+    public func onOneServer(_ workers: [Int]) -> Bool {
+        Set(workers.map { serverOfWorker[$0] ?? -1 }).count <= 1
+    }
+
+    /// Takes `assignments` (made by someone else, e.g. the shards of a sharded run) as where jobs
+    /// ran last round, so the next matching problem prices restarts against them. GPUs outside
+    /// this pool are ignored.
+    public mutating func adoptPlacements(_ assignments: [RoundAssignment]) {
+        current = [:]
+        for a in assignments {
+            let mine = a.workers.filter { serverOfWorker[$0] != nil }
+            guard let first = mine.first, mine.count == a.workers.count,
+                let g = groups.firstIndex(where: {
+                    $0.typeIndex == a.typeIndex && $0.servers.contains(serverOfWorker[first]!)
+                })
+            else { continue }
+            current[a.jobID] = (g, a.workers)
+        }
+    }
+
     /// The matching problem of a round (exposed for tests and the benchmark): per job its
     /// undominated options (group, workers) with their values, and per option the worker count.
-    public func matchingProblem(jobs: [PolicyJob]) -> (problem: MatchingProblem, workers: [[Int]], pruned: Int) {
-        let capacityPerType = pool.capacity
-        let maxPerServer = pool.maxGPUsPerServer
+    /// `activeJobs`: the number of active jobs the fair share is computed over (default: `jobs`;
+    /// a shard passes the cluster-wide count).
+    public func matchingProblem(jobs: [PolicyJob], activeJobs: Int? = nil) -> (
+        problem: MatchingProblem, workers: [[Int]], pruned: Int
+    ) {
+        let population = activeJobs ?? jobs.count
         var demands: [[MatchingOption]] = []
         var workersOf: [[Int]] = []
         var pruned = 0
         demands.reserveCapacity(jobs.count)
         for job in jobs {
-            let profile =
-                job.elastic
-                ?? ElasticProfile(
-                    totalWork: job.stepsRemaining,
-                    options: [ElasticOption(workers: job.scaleFactor, packed: job.throughputs, spread: job.throughputs)])
-            guard job.stepsRemaining > 0 else {
+            guard let (profile, aging) = valuation(of: job, activeJobs: population) else {
                 demands.append([])
                 workersOf.append([])
                 continue
             }
-            let best = profile.bestSpeed(capacity: capacityPerType, maxPerServer: maxPerServer)
-            let aging = agingFactor(job, totalWork: profile.totalWork, bestSpeed: best, activeJobs: jobs.count)
             let now = current[job.id]
             var options: [MatchingOption] = []
             var counts: [Int] = []
@@ -212,14 +252,44 @@ public struct BourseRoundPlanner: RoundPlanner {
             jobs: ordered.count, options: problem.demands.reduce(0) { $0 + $1.count }, prunedOptions: pruned,
             probes: solution.probes, value: solution.value, dualBound: solution.dualBound, prices: solution.prices)
 
-        // Placement, group by group: jobs keeping their configuration keep their GPUs; the others
-        // take the best-fitting server (fewest free GPUs that still hold them all), or the
-        // emptiest servers when they must spread.
-        var chosen: [[(id: Int, workers: Int)]] = Array(repeating: [], count: groups.count)
+        var picks: [Placement] = []
         for (j, job) in ordered.enumerated() {
             guard let c = solution.choice[j] else { continue }
             let o = problem.demands[j][c]
-            chosen[o.group].append((job.id, o.units))
+            picks.append(Placement(jobID: job.id, group: o.group, workers: o.units))
+        }
+        return try place(picks)
+    }
+
+    /// A job to place: `workers` GPUs of group `group`.
+    public struct Placement: Sendable, Hashable {
+        public var jobID: Int
+        public var group: Int
+        public var workers: Int
+        public init(jobID: Int, group: Int, workers: Int) {
+            self.jobID = jobID
+            self.group = group
+            self.workers = workers
+        }
+    }
+
+    /// Places the chosen jobs on concrete GPUs (any job id: a shard also places the jobs it leased
+    /// GPUs to) and makes that the current placement. Group by group: jobs keeping their
+    /// configuration keep their GPUs; the others take the best-fitting server (fewest free GPUs
+    /// that still hold them all), or the emptiest servers when they must spread.
+    public mutating func place(_ picks: [Placement]) throws -> [RoundAssignment] {
+        var chosen: [[(id: Int, workers: Int)]] = Array(repeating: [], count: groups.count)
+        var used = Array(repeating: 0, count: groups.count)
+        for p in picks {
+            guard groups.indices.contains(p.group), p.workers > 0 else {
+                throw PolicyError("placement: job \(p.jobID) asks for \(p.workers) GPUs of unknown group \(p.group)")
+            }
+            used[p.group] += p.workers
+            chosen[p.group].append((p.jobID, p.workers))
+        }
+        for g in groups.indices where used[g] > groups[g].capacity {
+            throw PolicyError(
+                "placement: \(used[g]) GPUs chosen on group \(g) (\(pool.types[groups[g].typeIndex]), \(groups[g].capacity) GPUs)")
         }
         var assignments: [RoundAssignment] = []
         var next: [Int: (group: Int, workers: [Int])] = [:]

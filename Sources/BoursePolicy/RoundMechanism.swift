@@ -35,6 +35,13 @@ public struct RoundAssignment: Sendable, Hashable {
     /// True when the job keeps exactly the GPUs it had in the previous round (Gavel's lease
     /// extension: no checkpoint-restart needed).
     public var keepsPreviousWorkers: Bool
+
+    public init(jobID: Int, typeIndex: Int, workers: [Int], keepsPreviousWorkers: Bool) {
+        self.jobID = jobID
+        self.typeIndex = typeIndex
+        self.workers = workers
+        self.keepsPreviousWorkers = keepsPreviousWorkers
+    }
 }
 
 /// Gavel's round-based scheduling mechanism, as a pure state machine shared by the simulator

@@ -63,6 +63,13 @@ public protocol RoundPlanner: Sendable {
     mutating func requestAllocationReset()
     /// Places the active jobs for the round starting at `now`.
     mutating func planRound(now: Double, jobs: [PolicyJob]) throws -> [RoundAssignment]
+    /// Figures of a distributed planner's trading (offers, leases, messages, ...) for the metrics'
+    /// `trading` object; empty for a single planner.
+    var tradingFigures: [String: Double] { get }
+}
+
+extension RoundPlanner {
+    public var tradingFigures: [String: Double] { [:] }
 }
 
 extension GavelRoundMechanism: RoundPlanner {

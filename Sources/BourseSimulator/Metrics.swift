@@ -94,6 +94,8 @@ public struct SimulationResult: Sendable {
     public var rounds: Int
     public var events: Int
     public var allocations: Int
+    /// A sharded run's trading figures (`trading` in the JSON); empty for one planner.
+    public var trading: [String: Double] = [:]
     /// Set by the caller (e.g. the trace file name).
     public var traceName: String = ""
     public var throughputsName: String = ""
@@ -132,6 +134,7 @@ public struct SimulationResult: Sendable {
             "allocations": .number(Double(allocations)),
         ]
         if m.jobs == 0 { fields["avg_jct_s"] = .number(0) }
+        if !trading.isEmpty { fields["trading"] = .object(trading.mapValues { .number($0) }) }
         if PolicyCatalog.isBourse(policy) { fields["estimator"] = .string(options.estimator.rawValue) }
         return JSONValue.object(fields).render(indent: 0) + "\n"
     }

@@ -1,6 +1,7 @@
 import BourseLP
 import BourseModel
 import BoursePolicy
+import BourseTrading
 import BourseWorkload
 
 /// Which throughput a multi-GPU job gets.
@@ -38,6 +39,11 @@ public struct SimulationOptions: Sendable, Hashable {
     /// of those, of profiling runs and of feedback from running jobs.
     public var estimatorPriorFraction = 0.3
     public var estimatorNoise = 0.05
+    /// Bourse's policies only: run the policy as this many shards that trade GPUs
+    /// (`ShardedRoundPlanner`); nil = one central planner.
+    public var shards: Int? = nil
+    /// The sharded run's trading protocol and simulated network (delay, loss, duplication).
+    public var sharding = ShardedRoundPlanner.Configuration()
 
     public init() {}
 }
@@ -240,8 +246,81 @@ public struct Simulation: Sendable {
             parameters.roundSeconds = options.roundSeconds
             parameters.restartSeconds = options.restartSeconds
             parameters.name = policy
-            mechanism = BourseRoundPlanner(pool: pool, parameters: parameters)
+            if let shards = options.shards {
+                var configuration = options.sharding
+                configuration.seed = options.seed
+                let split = try Simulation.shardSplit(cluster: cluster, shards: shards)
+                let shardOfServer = servers.map { list in list.map { split[serverOf[$0[0]]!] } }
+                do {
+                    mechanism = try ShardedRoundPlanner(
+                        pool: pool, shardOfServer: shardOfServer, shards: shards, parameters: parameters,
+                        configuration: configuration)
+                } catch {
+                    throw SimulationError("\(error)")
+                }
+            } else {
+                mechanism = BourseRoundPlanner(pool: pool, parameters: parameters)
+            }
         }
+        if options.shards != nil && !isBourse {
+            throw SimulationError("--shards needs a Bourse policy (bourse, bourse-fixed): shards trade at Bourse's prices")
+        }
+    }
+
+    /// Which shard owns each node (index into `cluster.nodes`) when the cluster is run by `shards`
+    /// shards: with no more shards than racks, whole racks in config order, cut where the GPU
+    /// count is closest to an equal share; with more, every rack gets at least one shard, the
+    /// extra shards go to the racks with the most GPUs, and a rack's nodes are cut the same way.
+    public static func shardSplit(cluster: ClusterConfig, shards: Int) throws -> [Int] {
+        let nodes = cluster.nodes
+        guard shards >= 1 else { throw SimulationError("--shards must be at least 1, got \(shards)") }
+        guard shards <= nodes.count else {
+            throw SimulationError(
+                "--shards \(shards) is more than the \(nodes.count) nodes of cluster '\(cluster.name)': a shard owns at least one node")
+        }
+        func gpus(_ n: NodeSpec) -> Int { n.gpus.values.reduce(0, +) }
+        /// Cuts weights into `parts` contiguous runs of near-equal total (each non-empty).
+        func cut(_ weights: [Int], into parts: Int) -> [Int] {
+            let total = Double(max(weights.reduce(0, +), 1))
+            var out: [Int] = []
+            var before = 0.0
+            for (i, w) in weights.enumerated() {
+                let previous = out.last ?? -1
+                var part = Int((before + Double(w) / 2) / total * Double(parts))
+                part = max(part, previous, parts - (weights.count - i))  // enough items left for the rest
+                part = min(part, previous + 1, parts - 1)  // no part left empty
+                out.append(part)
+                before += Double(w)
+            }
+            return out
+        }
+        let racks = cluster.racks.map(\.id)
+        let rackOfNode = nodes.map { n in racks.firstIndex(of: n.rack) ?? 0 }
+        var result = Array(repeating: 0, count: nodes.count)
+        if shards <= racks.count {
+            let rackGPUs = racks.indices.map { r in nodes.indices.filter { rackOfNode[$0] == r }.map { gpus(nodes[$0]) }.reduce(0, +) }
+            let shardOfRack = cut(rackGPUs, into: shards)
+            for i in nodes.indices { result[i] = shardOfRack[rackOfNode[i]] }
+            return result
+        }
+        // More shards than racks: one each, the rest by largest GPU count per shard so far.
+        let members = racks.indices.map { r in nodes.indices.filter { rackOfNode[$0] == r } }
+        var count = members.map { $0.isEmpty ? 0 : 1 }
+        for _ in 0..<(shards - count.reduce(0, +)) {
+            let r = members.indices.filter { count[$0] < members[$0].count }.max { a, b in
+                let ga = Double(members[a].map { gpus(nodes[$0]) }.reduce(0, +)) / Double(count[a])
+                let gb = Double(members[b].map { gpus(nodes[$0]) }.reduce(0, +)) / Double(count[b])
+                return ga != gb ? ga < gb : a > b
+            }!
+            count[r] += 1
+        }
+        var next = 0
+        for r in members.indices where !members[r].isEmpty {
+            let parts = cut(members[r].map { gpus(nodes[$0]) }, into: count[r])
+            for (k, i) in members[r].enumerated() { result[i] = next + parts[k] }
+            next += count[r]
+        }
+        return result
     }
 
     /// A job's elastic range with its speeds in trace steps per second: every scale factor the
@@ -581,7 +660,7 @@ struct Engine {
             policy: sim.policyName, gavelPolicy: sim.gavelPolicyName, cluster: sim.cluster.name,
             gpus: Dictionary(uniqueKeysWithValues: zip(snapshotTypes, capacity)), options: sim.options,
             records: records, metrics: metrics, rounds: rounds, events: events,
-            allocations: mechanism.allocationCount)
+            allocations: mechanism.allocationCount, trading: mechanism.tradingFigures)
     }
 }
 

@@ -1,0 +1,732 @@
+import BoursePolicy
+
+/// Knobs of the trading protocol.
+public struct TradingParameters: Sendable, Hashable {
+    /// Off: every shard schedules its own racks only (leases held are still honoured until they end).
+    public var enabled = true
+    /// A lease lasts this long (cluster seconds) unless renewed; a buyer renews every round it
+    /// keeps the GPUs, so a dead buyer's leases end after at most this long.
+    public var leaseSeconds: Double = 720
+    /// A deal whose replies have not all arrived after this many phases fails (the offer or its
+    /// answer was lost); its granted parts are released.
+    public var offerTimeoutPhases = 3
+    /// A job tries at most this many deals per round.
+    public var dealsPerJobPerRound = 6
+    /// A deal is offered only when its surplus beats the job's local surplus by more than this
+    /// (value units: a round's fraction of a job's work).
+    public var minimumGain = 1e-6
+
+    public init() {}
+}
+
+/// Counters of one shard's trading since it started.
+public struct TradingCounters: Sendable, Hashable {
+    public var offersSent = 0
+    public var offersReceived = 0
+    public var duplicateOffers = 0
+    public var accepts = 0
+    public var rejects = 0
+    public var releasesSent = 0
+    public var commitsSent = 0
+    public var leasesGranted = 0
+    public var leasesRenewed = 0
+    public var leasesEnded = 0
+    public var leasesExpired = 0
+    public var dealsConfirmed = 0
+    public var dealsFailed = 0
+    /// Messages to other shards (self-addressed ones do not cross the network).
+    public var messagesSent = 0
+
+    public init() {}
+
+    public static func + (a: TradingCounters, b: TradingCounters) -> TradingCounters {
+        var s = a
+        s.offersSent += b.offersSent
+        s.offersReceived += b.offersReceived
+        s.duplicateOffers += b.duplicateOffers
+        s.accepts += b.accepts
+        s.rejects += b.rejects
+        s.releasesSent += b.releasesSent
+        s.commitsSent += b.commitsSent
+        s.leasesGranted += b.leasesGranted
+        s.leasesRenewed += b.leasesRenewed
+        s.leasesEnded += b.leasesEnded
+        s.leasesExpired += b.leasesExpired
+        s.dealsConfirmed += b.dealsConfirmed
+        s.dealsFailed += b.dealsFailed
+        s.messagesSent += b.messagesSent
+        return s
+    }
+}
+
+/// What an owner decided for the round: its GPUs' assignments (its home jobs and the leased
+/// parts of other shards' jobs), and its prices, published as asks.
+public struct ShardRoundOutcome: Sendable, Hashable {
+    public var assignments: [RoundAssignment]
+    /// Price per local group after the final matching (the ask for the next round).
+    public var asks: [Double]
+    /// Value of the owner's final matching of its home jobs (leased parts excluded).
+    public var homeValue: Double
+}
+
+/// One shard's side of opportunistic resource trading, as a pure state machine: events in
+/// (`beginRound`, `receive`, `phase`, `closeRound`, `placeRound`), messages out. It drives the
+/// shard's own matching (`BourseRoundPlanner` over its racks, valuing jobs against the whole
+/// cluster) and the market around it:
+///
+/// - As owner it is the only writer of its GPUs. Every phase it re-solves its matching with its
+///   home jobs and the bids it received (each bid one more demand, worth what the buyer's job
+///   gains); a bid the matching picks is accepted with a lease on that many GPUs, the others are
+///   rejected with the group's current price (its ask). Its final prices are published (gossip
+///   digests) as the asks of the next round.
+/// - As buyer, after every phase, each home job compares its local surplus (value minus the local
+///   price of its GPUs) with the best deal the market offers at the known asks: one remote group,
+///   or GPUs of one type spread over several shards' groups (how a job wider than any rack gets
+///   placed). A better deal is bid for, part by part, each part's bid being its share of the deal's
+///   value; the job leaves the local matching while the deal is open. All parts granted: the
+///   deal is confirmed and committed at the round's close; any part rejected or timed out: the
+///   granted parts are released. A job offers a given deal at most once per round and at most
+///   `dealsPerJobPerRound` deals, and a bid is always the job's full value (never shaded), so
+///   the exchange ends.
+/// - Leases end when released, when their renewal is rejected, when not committed at the
+///   round's close, when the job finishes, or at `expiresAt` when the buyer stops renewing
+///   (a dead buyer).
+public struct TradingShard: Sendable {
+    public struct Lease: Sendable, Hashable {
+        public var id: LeaseID
+        public var buyer: Int
+        public var job: Int
+        public var group: Int
+        public var units: Int
+        public var expiresAt: Double
+        /// The round it was last granted or renewed in, and whether the buyer committed to it then.
+        public var round: Int
+        public var committed: Bool
+        /// A renewal is being decided (its GPUs are back in the matching meanwhile).
+        var renewing = false
+        /// The bid that holds it this round (it competes with later bids until the round closes).
+        public var bid = 0.0
+        /// The offer that holds it this round.
+        public var offerID: UInt64 = 0
+    }
+
+    /// One part of a deal: GPUs of one market group.
+    public struct Part: Sendable, Hashable {
+        public enum Status: Sendable, Hashable { case pending, granted, rejected }
+        public var marketGroup: Int
+        public var owner: Int
+        public var group: Int
+        public var units: Int
+        public var offerID: UInt64
+        public var lease: LeaseID?
+        public var status: Status = .pending
+        /// The owner's price of the group when it granted the part.
+        public var price = 0.0
+    }
+
+    /// A home job's purchase: all parts or none.
+    public struct Deal: Sendable, Hashable {
+        public var job: Int
+        public var parts: [Part]
+        public var value: Double
+        public var openedPhase: Int
+        public var confirmed = false
+        public var renewal = false
+    }
+
+    public let id: Int
+    public let layout: MarketLayout
+    public let parameters: TradingParameters
+    public private(set) var planner: BourseRoundPlanner
+    public private(set) var counters = TradingCounters()
+    /// Leases this shard granted, by id.
+    public private(set) var leases: [LeaseID: Lease] = [:]
+    /// This shard's home jobs' deals (open or confirmed), by job.
+    public private(set) var deals: [Int: Deal] = [:]
+    /// Asks known per market group (own groups: the local prices).
+    public private(set) var asks: [Int: Double] = [:]
+    public private(set) var round = 0
+    public private(set) var phaseIndex = 0
+
+    private var now = 0.0
+    private var population = 1
+    private var homeJobs: [Int: PolicyJob] = [:]
+    private var inbox: [TradingMessage] = []
+    private var localPrices: [Double]
+    /// Home job -> its option in the latest local matching (local group, units, value).
+    private var tentative: [Int: (group: Int, units: Int, value: Double)] = [:]
+    /// Home jobs the latest local matching sent to the market, with the deal to bid for.
+    private var outside: [Int: (deal: (parts: [(group: Int, units: Int)], value: Double, surplus: Double), gain: Double)] = [:]
+    /// Home jobs that stay out of the market for the rest of the round.
+    private var stayHome: Set<Int> = []
+    /// Replies given, by (buyer, offer id), for duplicates; with the round they were given in.
+    private var replies: [OfferKey: (round: Int, reply: TradingMessage)] = [:]
+    /// Deals tried this round: (job, parts signature) -> what the parts cost at the known asks
+    /// then; the same deal is tried again only once it got cheaper.
+    private var tried: [DealKey: Double] = [:]
+    private var triedCount: [Int: Int] = [:]
+    private var nextOfferID: UInt64 = 0
+    private var nextLeaseSerial: UInt64 = 0
+
+    struct OfferKey: Hashable { var buyer: Int; var offer: UInt64 }
+    struct DealKey: Hashable { var job: Int; var parts: [Int: Int] }
+
+    public init(id: Int, layout: MarketLayout, planner: BourseRoundPlanner, parameters: TradingParameters = TradingParameters()) {
+        self.id = id
+        self.layout = layout
+        self.planner = planner
+        self.parameters = parameters
+        self.localPrices = Array(repeating: 0, count: planner.groups.count)
+    }
+
+    /// This shard's current prices as asks by market group (what its gossip digest carries).
+    public var ownAsks: [Int: Double] {
+        Dictionary(uniqueKeysWithValues: layout.ids[id].enumerated().map { ($0.element, localPrices[$0.offset]) })
+    }
+
+    /// Asks gossiped by other shards (newest wins; own groups are ignored).
+    public mutating func learnAsks(_ gossip: [Int: Double]) {
+        for (g, ask) in gossip where layout.groups.indices.contains(g) && layout.groups[g].owner != id { asks[g] = ask }
+    }
+
+    /// Nothing to do until new messages arrive: the inbox is empty and no deal waits for answers.
+    public var isQuiet: Bool {
+        inbox.isEmpty && deals.values.allSatisfy { deal in deal.confirmed || !deal.parts.contains { $0.status == .pending } }
+    }
+
+    /// The jobs of this shard that run on leases this round (after `closeRound`), with their parts.
+    public var confirmedDeals: [Int: Deal] { deals.filter { $0.value.confirmed } }
+
+    // MARK: - Events
+
+    /// A new scheduling round at `now`: `homeJobs` are this shard's active home jobs, `activeJobs`
+    /// the cluster-wide count (for fair shares), `gossip` the asks other shards published.
+    /// Returns renewals and releases.
+    public mutating func beginRound(
+        round: Int, now: Double, homeJobs jobs: [PolicyJob], activeJobs: Int, gossip: [Int: Double]
+    ) -> [TradingMessage] {
+        self.round = round
+        self.now = now
+        phaseIndex = 0
+        population = max(activeJobs, 1)
+        tried = [:]
+        triedCount = [:]
+        tentative = [:]
+        outside = [:]
+        stayHome = []
+        learnAsks(gossip)
+        let ids = Set(jobs.map(\.id))
+        for old in planner.activeJobs where !ids.contains(old) { planner.removeJob(old) }
+        let known = Set(planner.activeJobs)
+        for job in jobs where !known.contains(job.id) { planner.addJob(job.id) }
+        homeJobs = Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0) })
+        replies = replies.filter { $0.value.round >= round - 1 }
+
+        // Owner: leases nobody renewed in time end.
+        for (lid, lease) in leases where lease.expiresAt <= now {
+            leases[lid] = nil
+            counters.leasesExpired += 1
+            counters.leasesEnded += 1
+            _ = lease
+        }
+        var out: [TradingMessage] = []
+        // Buyer: give back the leases of jobs that are gone; renew the others (or give them back
+        // when trading is off).
+        for (job, deal) in deals.sorted(by: { $0.key < $1.key }) {
+            guard deal.confirmed, let home = homeJobs[job], parameters.enabled else {
+                for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
+                deals[job] = nil
+                continue
+            }
+            guard let (profile, aging) = planner.valuation(of: home, activeJobs: population),
+                let value = stayValue(of: home, deal: deal, profile: profile, aging: aging)
+            else {
+                for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
+                deals[job] = nil
+                continue
+            }
+            let total = Double(deal.parts.reduce(0) { $0 + $1.units })
+            let gain = value - bestLocalSurplus(for: home, profile: profile, aging: aging)
+            guard gain > parameters.minimumGain else {
+                // Home is at least as good now: give the leases back.
+                for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
+                deals[job] = nil
+                continue
+            }
+            var renewed = Deal(job: job, parts: [], value: value, openedPhase: 0, renewal: true)
+            for part in deal.parts {
+                nextOfferID += 1
+                let offer = TradeOffer(
+                    offerID: nextOfferID, buyer: id, owner: part.owner, job: job, group: part.group, units: part.units,
+                    bid: gain * Double(part.units) / total, round: round, renewing: part.lease)
+                renewed.parts.append(
+                    Part(marketGroup: part.marketGroup, owner: part.owner, group: part.group, units: part.units, offerID: nextOfferID))
+                out += send(.offer(offer))
+            }
+            deals[job] = renewed
+        }
+        return out
+    }
+
+    /// A message from another shard (or from itself); handled at the next `phase`.
+    public mutating func receive(_ message: TradingMessage) {
+        inbox.append(message)
+    }
+
+    /// One trading phase: answer the bids received (re-solving the local matching with them),
+    /// take in the answers to this shard's bids, and bid for better deals. Returns the messages
+    /// to send.
+    public mutating func phase() -> [TradingMessage] {
+        phaseIndex += 1
+        let messages = inbox
+        inbox = []
+        var out: [TradingMessage] = []
+        var offers: [TradeOffer] = []
+        var answers: [TradingMessage] = []
+        for m in messages {
+            switch m {
+            case .offer(let o): offers.append(o)
+            case .accept, .reject: answers.append(m)
+            case .release(let r): endLease(r.lease, buyer: r.buyer)
+            case .commit(let c): commit(c)
+            }
+        }
+        out += answerOffers(offers)
+        out += takeAnswers(answers)
+        if parameters.enabled { out += bid() }
+        return out
+    }
+
+    /// The trading window closes: confirmed deals are committed to their owners, open ones are
+    /// given back. Returns commits and releases.
+    public mutating func closeRound() -> [TradingMessage] {
+        var out: [TradingMessage] = []
+        for (job, deal) in deals.sorted(by: { $0.key < $1.key }) {
+            if deal.parts.allSatisfy({ $0.status == .granted }) {
+                deals[job]!.confirmed = true
+                counters.dealsConfirmed += 1
+                for part in deal.parts {
+                    out += send(.commit(LeaseCommit(lease: part.lease!, buyer: id, job: job, round: round)))
+                }
+            } else {
+                counters.dealsFailed += 1
+                for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
+                deals[job] = nil
+            }
+        }
+        return out
+    }
+
+    /// The owner's final word for the round: commits and releases received are applied, leases
+    /// not committed this round end, the home jobs are matched on what the committed leases
+    /// leave, and everything is placed on concrete GPUs.
+    public mutating func placeRound() throws -> ShardRoundOutcome {
+        let messages = inbox
+        inbox = []
+        var late: [TradingMessage] = []
+        for m in messages {
+            switch m {
+            case .commit(let c): commit(c)
+            case .release(let r): endLease(r.lease, buyer: r.buyer)
+            default: late.append(m)
+            }
+        }
+        inbox = late  // answered (as stale) or released next round
+        for (lid, lease) in leases where !(lease.committed && lease.round == round) {
+            leases[lid] = nil
+            counters.leasesEnded += 1
+        }
+        let (problem, jobs) = localProblem(offers: [], held: [])
+        let solution = PriceAuction.solve(
+            problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
+        var picks: [BourseRoundPlanner.Placement] = []
+        for (j, job) in jobs.enumerated() {
+            guard let c = solution.choice[j] else { continue }
+            let o = problem.demands[j][c]
+            picks.append(.init(jobID: job, group: o.group, workers: o.units))
+        }
+        for lease in leases.values.sorted(by: { $0.id < $1.id }) {
+            picks.append(.init(jobID: lease.job, group: lease.group, workers: lease.units))
+        }
+        let assignments = try planner.place(picks)
+        localPrices = Array(solution.prices.prefix(planner.groups.count))
+        for (local, g) in layout.ids[id].enumerated() { asks[g] = localPrices[local] }
+        return ShardRoundOutcome(assignments: assignments, asks: localPrices, homeValue: solution.value)
+    }
+
+    // MARK: - Owner
+
+    /// The local matching problem: home jobs without a deal on the GPUs leases leave, plus one
+    /// single-option demand per offer (renewed leases give their GPUs back to the matching while
+    /// they are decided). Returns the problem and the home job of each demand row (offers follow).
+    private func localProblem(offers: [TradeOffer], held: [LeaseID], market: Bool = false) -> (MatchingProblem, [Int]) {
+        let free = planner.activeJobs.filter { deals[$0] == nil }.compactMap { homeJobs[$0] }
+        var (problem, _, _) = planner.matchingProblem(jobs: free, activeJobs: population)
+        // Each job's best deal elsewhere is one more option, worth its surplus at the known asks,
+        // on a pseudo-group that never runs out: the matching sends a job to the market when that
+        // beats every local use of its GPUs.
+        let outsideGroup = problem.capacity.count
+        problem.capacity.append(max(free.count, 1))
+        if market && parameters.enabled {
+            for (j, job) in free.enumerated() where !stayHome.contains(job.id) {
+                guard let deal = marketDeal(for: job) else { continue }
+                problem.demands[j].append(MatchingOption(group: outsideGroup, units: 1, value: deal.surplus))
+            }
+        }
+        let heldSet = Set(held)
+        for lease in leases.values where !lease.renewing && !heldSet.contains(lease.id) {
+            problem.capacity[lease.group] = max(0, problem.capacity[lease.group] - lease.units)
+        }
+        for lid in held {
+            let lease = leases[lid]!
+            problem.demands.append([MatchingOption(group: lease.group, units: lease.units, value: lease.bid)])
+        }
+        for o in offers { problem.demands.append([MatchingOption(group: o.group, units: o.units, value: o.bid)]) }
+        return (problem, free.map(\.id))
+    }
+
+    /// Leases granted or renewed this round and not yet committed: they hold their GPUs only
+    /// tentatively, so a better bid arriving later in the round can still take them.
+    private var heldLeases: [LeaseID] {
+        leases.values.filter { $0.round == round && !$0.committed && !$0.renewing }.map(\.id).sorted()
+    }
+
+    private mutating func answerOffers(_ received: [TradeOffer]) -> [TradingMessage] {
+        var out: [TradingMessage] = []
+        var fresh: [TradeOffer] = []
+        for o in received {
+            counters.offersReceived += 1
+            let key = OfferKey(buyer: o.buyer, offer: o.offerID)
+            if let done = replies[key] {
+                counters.duplicateOffers += 1
+                out += send(done.reply)
+                continue
+            }
+            if fresh.contains(where: { $0.buyer == o.buyer && $0.offerID == o.offerID }) {
+                counters.duplicateOffers += 1
+                continue
+            }
+            let valid = planner.groups.indices.contains(o.group) && o.units > 0 && o.bid > 0 && o.bid.isFinite
+                && o.units <= planner.groups[o.group].capacity
+            var reason: RejectReason? = valid ? nil : .invalid
+            if reason == nil, o.round != round { reason = .stale }
+            if reason == nil, let lid = o.renewing {
+                if let lease = leases[lid], lease.buyer == o.buyer, lease.job == o.job, lease.group == o.group,
+                    lease.units == o.units
+                {
+                    leases[lid]!.renewing = true
+                } else {
+                    reason = .unknownLease
+                }
+            }
+            if let reason {
+                out += reply(to: OfferKey(buyer: o.buyer, offer: o.offerID), .reject(rejection(of: o, reason: reason)))
+            } else {
+                fresh.append(o)
+            }
+        }
+        let held = heldLeases
+        // Solve; a job the matching sends to the market that would not bid there (its deal is not
+        // worth more than its local surplus) stays home: solve again without its outside option.
+        var (problem, homes) = localProblem(offers: fresh, held: held, market: true)
+        var solution = PriceAuction.solve(
+            problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
+        for _ in 0..<4 {
+            localPrices = Array(solution.prices.prefix(planner.groups.count))
+            var stranded: [Int] = []
+            for (j, job) in homes.enumerated() {
+                guard let c = solution.choice[j], problem.demands[j][c].group == planner.groups.count else { continue }
+                if marketBid(for: job) == nil { stranded.append(job) }
+            }
+            if stranded.isEmpty { break }
+            stayHome.formUnion(stranded)
+            (problem, homes) = localProblem(offers: fresh, held: held, market: true)
+            solution = PriceAuction.solve(
+                problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
+        }
+        localPrices = Array(solution.prices.prefix(planner.groups.count))
+        // Held leases the matching no longer picks are taken back (the buyer hears "outbid").
+        for (k, lid) in held.enumerated() where solution.choice[homes.count + k] == nil {
+            let lease = leases[lid]!
+            leases[lid] = nil
+            counters.leasesEnded += 1
+            let bumped = TradeReject(
+                offerID: lease.offerID, owner: id, buyer: lease.buyer, job: lease.job, group: lease.group,
+                ask: localPrices[lease.group], reason: .outbid)
+            out += reply(to: OfferKey(buyer: lease.buyer, offer: lease.offerID), .reject(bumped))
+        }
+        for (local, g) in layout.ids[id].enumerated() { asks[g] = localPrices[local] }
+        tentative = [:]
+        outside = [:]
+        for (j, job) in homes.enumerated() {
+            guard let c = solution.choice[j] else { continue }
+            let o = problem.demands[j][c]
+            if o.group == planner.groups.count {
+                outside[job] = marketBid(for: job)
+            } else {
+                tentative[job] = (o.group, o.units, o.value)
+            }
+        }
+        for (k, o) in fresh.enumerated() {
+            let row = homes.count + held.count + k
+            if solution.choice[row] != nil {
+                let lease: LeaseID
+                if let renewing = o.renewing {
+                    lease = renewing
+                    leases[renewing]!.renewing = false
+                    leases[renewing]!.round = round
+                    leases[renewing]!.committed = false
+                    leases[renewing]!.expiresAt = now + parameters.leaseSeconds
+                    leases[renewing]!.bid = o.bid
+                    leases[renewing]!.offerID = o.offerID
+                    counters.leasesRenewed += 1
+                } else {
+                    nextLeaseSerial += 1
+                    lease = LeaseID(owner: id, serial: nextLeaseSerial)
+                    leases[lease] = Lease(
+                        id: lease, buyer: o.buyer, job: o.job, group: o.group, units: o.units,
+                        expiresAt: now + parameters.leaseSeconds, round: round, committed: false, bid: o.bid,
+                        offerID: o.offerID)
+                    counters.leasesGranted += 1
+                }
+                counters.accepts += 1
+                out += reply(
+                    to: OfferKey(buyer: o.buyer, offer: o.offerID),
+                    .accept(
+                        TradeAccept(
+                            offerID: o.offerID, owner: id, buyer: o.buyer, job: o.job, lease: lease, group: o.group,
+                            units: o.units, expiresAt: leases[lease]!.expiresAt, price: localPrices[o.group])))
+            } else {
+                if let renewing = o.renewing {
+                    leases[renewing] = nil
+                    counters.leasesEnded += 1
+                }
+                out += reply(to: OfferKey(buyer: o.buyer, offer: o.offerID), .reject(rejection(of: o, reason: .outbid)))
+            }
+        }
+        return out
+    }
+
+    private func rejection(of o: TradeOffer, reason: RejectReason) -> TradeReject {
+        let ask = planner.groups.indices.contains(o.group) ? localPrices[o.group] : 0
+        return TradeReject(offerID: o.offerID, owner: id, buyer: o.buyer, job: o.job, group: o.group, ask: ask, reason: reason)
+    }
+
+    private mutating func reply(to key: OfferKey, _ message: TradingMessage) -> [TradingMessage] {
+        if case .reject = message { counters.rejects += 1 }
+        replies[key] = (round, message)
+        return send(message)
+    }
+
+    private mutating func endLease(_ lid: LeaseID, buyer: Int) {
+        guard let lease = leases[lid], lease.buyer == buyer else { return }
+        leases[lid] = nil
+        counters.leasesEnded += 1
+    }
+
+    private mutating func commit(_ c: LeaseCommit) {
+        guard let lease = leases[c.lease], lease.buyer == c.buyer, lease.job == c.job, c.round == round, lease.round == round
+        else { return }
+        leases[c.lease]!.committed = true
+    }
+
+    // MARK: - Buyer
+
+    private mutating func takeAnswers(_ answers: [TradingMessage]) -> [TradingMessage] {
+        var out: [TradingMessage] = []
+        for m in answers {
+            switch m {
+            case .accept(let a):
+                guard var deal = deals[a.job], !deal.confirmed,
+                    let k = deal.parts.firstIndex(where: { $0.offerID == a.offerID && $0.owner == a.owner }),
+                    deal.parts[k].status == .pending
+                else {
+                    // A deal that already failed (or a duplicate for a lease we hold is harmless).
+                    let held = deals[a.job]?.parts.contains { $0.lease == a.lease } ?? false
+                    if !held { out += release(a.lease, job: a.job) }
+                    continue
+                }
+                deal.parts[k].status = .granted
+                deal.parts[k].lease = a.lease
+                deal.parts[k].price = a.price
+                deals[a.job] = deal
+            case .reject(let r):
+                if let g = layout.id(owner: r.owner, local: r.group) { asks[g] = max(asks[g] ?? 0, r.ask) }
+                guard var deal = deals[r.job], !deal.confirmed,
+                    let k = deal.parts.firstIndex(where: { $0.offerID == r.offerID && $0.owner == r.owner }),
+                    deal.parts[k].status != .rejected
+                else { continue }
+                // A granted part can be taken back (outbid) until the round closes.
+                deal.parts[k].status = .rejected
+                deal.parts[k].lease = nil
+                deals[r.job] = deal
+            default: continue
+            }
+        }
+        // Failed deals (a part rejected, or no answer in time) give back what they got.
+        for (job, deal) in deals.sorted(by: { $0.key < $1.key }) where !deal.confirmed {
+            let failed =
+                deal.parts.contains { $0.status == .rejected }
+                || (deal.parts.contains { $0.status == .pending } && phaseIndex - deal.openedPhase > parameters.offerTimeoutPhases)
+            guard failed else { continue }
+            counters.dealsFailed += 1
+            for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
+            deals[job] = nil
+        }
+        return out
+    }
+
+    /// Bids for the home jobs the local matching sent to the market (their outside option won).
+    /// A bid is what the deal is worth to the job beyond its best local surplus, so the owner,
+    /// comparing it with its own jobs (whose outside options are in its matching too), trades
+    /// GPUs only when the cluster as a whole gains.
+    private mutating func bid() -> [TradingMessage] {
+        var out: [TradingMessage] = []
+        for job in planner.activeJobs where deals[job] == nil {
+            guard let (best, gain) = outside[job] else { continue }
+            let key = DealKey(job: job, parts: Dictionary(uniqueKeysWithValues: best.parts.map { ($0.group, $0.units) }))
+            tried[key] = best.value - best.surplus
+            triedCount[job, default: 0] += 1
+            let total = Double(best.parts.reduce(0) { $0 + $1.units })
+            var deal = Deal(job: job, parts: [], value: best.value, openedPhase: phaseIndex)
+            for (g, units) in best.parts {
+                let market = layout.groups[g]
+                nextOfferID += 1
+                deal.parts.append(
+                    Part(marketGroup: g, owner: market.owner, group: market.local, units: units, offerID: nextOfferID))
+                out += send(
+                    .offer(
+                        TradeOffer(
+                            offerID: nextOfferID, buyer: id, owner: market.owner, job: job, group: market.local, units: units,
+                            bid: gain * Double(units) / total, round: round, renewing: nil)))
+            }
+            deals[job] = deal
+        }
+        return out
+    }
+
+    /// The best surplus `job` would have on one of this shard's own groups at the local prices.
+    func bestLocalSurplus(for job: PolicyJob, profile: ElasticProfile, aging: Double) -> Double {
+        var best = 0.0
+        for (g, group) in planner.groups.enumerated() {
+            for option in profile.options where option.workers <= group.capacity {
+                let speed = option.workers <= group.serverSize ? option.packed[group.typeIndex] : option.spread[group.typeIndex]
+                guard speed > 0 else { continue }
+                let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
+                best = max(best, value - Double(option.workers) * localPrices[g])
+            }
+        }
+        return best
+    }
+
+    /// The best deal for `job` at the known prices that uses another shard's GPUs: `w` GPUs of one
+    /// remote group (packed when they fit a server), or `w` GPUs of one type and server size
+    /// spread over several shards' groups, cheapest first.
+    func bestDeal(for job: PolicyJob, profile: ElasticProfile, aging: Double) -> (
+        parts: [(group: Int, units: Int)], value: Double, surplus: Double
+    )? {
+        var best: (parts: [(group: Int, units: Int)], value: Double, surplus: Double)?
+        func consider(_ parts: [(group: Int, units: Int)], speed: Double) {
+            guard speed > 0 else { return }
+            let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
+            let cost = parts.reduce(0.0) { $0 + Double($1.units) * (asks[$1.group] ?? 0) }
+            let surplus = value - cost
+            if surplus > (best?.surplus ?? 0) { best = (parts, value, surplus) }
+        }
+        var classes: [ClassKey: [Int]] = [:]
+        for (g, group) in layout.groups.enumerated() {
+            classes[ClassKey(type: group.typeIndex, size: group.serverSize), default: []].append(g)
+        }
+        for (cls, members) in classes.sorted(by: { ($0.key.type, $0.key.size) < ($1.key.type, $1.key.size) }) {
+            let byPrice = members.sorted { a, b in
+                let pa = asks[a] ?? 0
+                let pb = asks[b] ?? 0
+                return pa != pb ? pa < pb : a < b
+            }
+            for option in profile.options {
+                let w = option.workers
+                let t = cls.type
+                if w <= cls.size {
+                    for g in byPrice where layout.groups[g].owner != id && layout.groups[g].capacity >= w {
+                        consider([(g, w)], speed: option.packed[t])
+                        break  // the cheapest remote group that holds it
+                    }
+                }
+                // Spread over groups of several shards (at least one remote).
+                var parts: [(group: Int, units: Int)] = []
+                var left = w
+                for g in byPrice where left > 0 {
+                    let take = min(left, layout.groups[g].capacity)
+                    parts.append((g, take))
+                    left -= take
+                }
+                if left == 0, parts.count > 1 || w > cls.size, parts.contains(where: { layout.groups[$0.group].owner != id }) {
+                    consider(parts, speed: parts.count == 1 && w <= cls.size ? option.packed[t] : option.spread[t])
+                }
+            }
+        }
+        return best
+    }
+
+    struct ClassKey: Hashable { var type: Int; var size: Int }
+
+    /// The deal home job `id` would bid for now and its bid (the deal's value beyond the job's
+    /// best local surplus), or nil when it would not bid.
+    func marketBid(for id: Int) -> (deal: (parts: [(group: Int, units: Int)], value: Double, surplus: Double), gain: Double)? {
+        guard let home = homeJobs[id], let deal = marketDeal(for: home),
+            let (profile, aging) = planner.valuation(of: home, activeJobs: population)
+        else { return nil }
+        let gain = deal.value - bestLocalSurplus(for: home, profile: profile, aging: aging)
+        return gain > parameters.minimumGain ? (deal, gain) : nil
+    }
+
+    /// `job`'s best deal elsewhere, unless it was already tried at this price or the job has
+    /// tried enough deals this round.
+    func marketDeal(for job: PolicyJob) -> (parts: [(group: Int, units: Int)], value: Double, surplus: Double)? {
+        guard (triedCount[job.id] ?? 0) < parameters.dealsPerJobPerRound,
+            let (profile, aging) = planner.valuation(of: job, activeJobs: population),
+            let best = bestDeal(for: job, profile: profile, aging: aging)
+        else { return nil }
+        let key = DealKey(job: job.id, parts: Dictionary(uniqueKeysWithValues: best.parts.map { ($0.group, $0.units) }))
+        if let before = tried[key], best.value - best.surplus >= before - parameters.minimumGain { return nil }
+        return best
+    }
+
+    /// What a job on leases gains from keeping them next round (no restart).
+    func stayValue(of job: PolicyJob, deal: Deal, profile: ElasticProfile, aging: Double) -> Double? {
+        let w = deal.parts.reduce(0) { $0 + $1.units }
+        guard let first = deal.parts.first, let option = profile.options.first(where: { $0.workers == w }) else { return nil }
+        let group = layout.groups[first.marketGroup]
+        let packed = deal.parts.count == 1 && w <= group.serverSize
+        let speed = packed ? option.packed[group.typeIndex] : option.spread[group.typeIndex]
+        guard speed > 0 else { return nil }
+        return planner.value(of: job, speed: speed, changes: false, aging: aging)
+    }
+
+    // MARK: - Sending
+
+    private mutating func release(_ lease: LeaseID, job: Int) -> [TradingMessage] {
+        send(.release(LeaseRelease(lease: lease, buyer: id, job: job)))
+    }
+
+    /// Counts a message and returns it for the network, or handles it at once when it is for
+    /// this shard itself (its own share of a spread deal).
+    private mutating func send(_ message: TradingMessage) -> [TradingMessage] {
+        switch message {
+        case .offer: counters.offersSent += 1
+        case .release: counters.releasesSent += 1
+        case .commit: counters.commitsSent += 1
+        default: break
+        }
+        if message.recipient == id {
+            switch message {
+            case .release(let r): endLease(r.lease, buyer: r.buyer)
+            case .commit(let c): commit(c)
+            default: inbox.append(message)
+            }
+            return []
+        }
+        counters.messagesSent += 1
+        return [message]
+    }
+}
