@@ -110,7 +110,6 @@ public struct ShardedRoundPlanner: RoundPlanner {
             shardOfServer.allSatisfy({ $0.allSatisfy { (0..<count).contains($0) } })
         else { throw PolicyError("sharded planner: every server needs a shard in 0..<\(count)") }
         self.pool = pool
-        self.configuration = configuration
         var planners: [BourseRoundPlanner] = []
         var gpus: [Int] = []
         for k in 0..<count {
@@ -122,9 +121,19 @@ public struct ShardedRoundPlanner: RoundPlanner {
             planners.append(BourseRoundPlanner(pool: local, parameters: parameters, valuationPool: pool))
             gpus.append(local.capacity.reduce(0, +))
         }
-        layout = MarketLayout(shardGroups: planners.map(\.groups))
+        // An answer may take two one-way trips of up to (1 + jitter) x delay: wait that long
+        // (in phases) plus one before giving a deal up, and let a round trade long enough for a
+        // few such exchanges.
+        var configuration = configuration
+        let net = configuration.network
+        let trip = 1 + Int((net.delayMs * (1 + net.jitter) / net.effectivePhaseMs).rounded(.down))
+        configuration.trading.offerTimeoutPhases = max(configuration.trading.offerTimeoutPhases, 2 * trip + 1)
+        configuration.maxPhases = max(configuration.maxPhases, 4 * (2 * trip + 1))
+        self.configuration = configuration
+        let market = MarketLayout(shardGroups: planners.map(\.groups))
+        layout = market
         shards = planners.enumerated().map { k, p in
-            TradingShard(id: k, layout: MarketLayout(shardGroups: planners.map(\.groups)), planner: p, parameters: configuration.trading)
+            TradingShard(id: k, layout: market, planner: p, parameters: configuration.trading)
         }
         shardGPUs = gpus
         central = BourseRoundPlanner(pool: pool, parameters: parameters)

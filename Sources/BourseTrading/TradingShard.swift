@@ -570,6 +570,10 @@ public struct TradingShard: Sendable {
                 || (deal.parts.contains { $0.status == .pending } && phaseIndex - deal.openedPhase > parameters.offerTimeoutPhases)
             guard failed else { continue }
             counters.dealsFailed += 1
+            if !deal.parts.contains(where: { $0.status == .rejected }) {
+                // Timed out (a message was lost): the same deal may be tried again.
+                tried[DealKey(job: job, parts: Dictionary(uniqueKeysWithValues: deal.parts.map { ($0.marketGroup, $0.units) }))] = nil
+            }
             for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
             deals[job] = nil
         }

@@ -1,0 +1,257 @@
+import BoursePolicy
+import BourseWorkload
+import Testing
+
+@testable import BourseTrading
+
+/// A pool of `perType` one-GPU servers for each of v100, p100, k80 (ids in that order).
+private func pool(perType: Int, gpusPerServer: Int = 1) -> WorkerPool {
+    var next = 0
+    var servers: [[[Int]]] = []
+    for _ in 0..<3 {
+        var list: [[Int]] = []
+        for _ in 0..<(perType / gpusPerServer) {
+            list.append(Array(next..<(next + gpusPerServer)))
+            next += gpusPerServer
+        }
+        servers.append(list)
+    }
+    return WorkerPool(types: ["v100", "p100", "k80"], servers: servers)
+}
+
+/// An elastic job: 1, 2 or 4 workers, v100 fastest, sub-linear scaling.
+private func job(_ id: Int, work: Double, arrivedAgo: Double = 0, fixed: Int? = nil) -> PolicyJob {
+    let base = [3.0, 2.0, 1.0].map { $0 * (1 + Double(id % 3) * 0.1) }
+    let counts = fixed.map { [$0] } ?? [1, 2, 4]
+    let options = counts.map { w in
+        ElasticOption(
+            workers: w, packed: base.map { $0 * Double(w) * 0.9 }, spread: base.map { $0 * Double(w) * 0.8 })
+    }
+    return PolicyJob(
+        id: id, scaleFactor: fixed ?? 1, throughputs: base, stepsRemaining: work, timeSinceArrival: arrivedAgo,
+        elastic: ElasticProfile(totalWork: work, options: options))
+}
+
+/// Shards own servers round-robin by type: shard k gets servers s with s % shards == k.
+private func roundRobin(_ pool: WorkerPool, shards: Int) -> [[Int]] {
+    pool.servers.map { list in list.indices.map { $0 % shards } }
+}
+
+/// Runs jobs to completion under `planner`: every round each placed job advances by its speed.
+/// Checks, every round, that no GPU serves two jobs and no job runs twice. Returns the rounds taken.
+private func runToCompletion<P: RoundPlanner>(
+    _ planner: inout P, pool: WorkerPool, jobs: [PolicyJob], round: Double = 360, maxRounds: Int = 400
+) throws -> Int {
+    var remaining = Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0.stepsRemaining) })
+    for j in jobs { planner.addJob(j.id) }
+    let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0) })
+    let allGPUs = Set(pool.servers.flatMap { $0.flatMap { $0 } })
+    var now = 0.0
+    var rounds = 0
+    while !remaining.isEmpty {
+        rounds += 1
+        #expect(rounds <= maxRounds, "jobs never finished: \(remaining.keys.sorted())")
+        if rounds > maxRounds { break }
+        let snapshot = planner.activeJobs.map { id -> PolicyJob in
+            var j = byID[id]!
+            j.stepsRemaining = remaining[id]!
+            j.timeSinceArrival = now
+            return j
+        }
+        let plan = try planner.planRound(now: now, jobs: snapshot)
+        var seenGPU = Set<Int>()
+        var seenJob = Set<Int>()
+        for a in plan {
+            #expect(seenJob.insert(a.jobID).inserted, "job \(a.jobID) placed twice in round \(rounds)")
+            #expect(remaining[a.jobID] != nil, "finished job \(a.jobID) placed")
+            for w in a.workers {
+                #expect(allGPUs.contains(w), "unknown GPU \(w)")
+                #expect(seenGPU.insert(w).inserted, "GPU \(w) given twice in round \(rounds)")
+            }
+            let option = byID[a.jobID]!.elastic!.options.first { $0.workers == a.workers.count }!
+            let speed = option.spread[a.typeIndex]
+            remaining[a.jobID]! -= speed * round
+            if remaining[a.jobID]! <= 0 {
+                remaining[a.jobID] = nil
+                planner.removeJob(a.jobID)
+            }
+        }
+        now += round
+    }
+    return rounds
+}
+
+@Suite("Trading between shards")
+struct TradingTests {
+    @Test("one shard plans exactly what the central planner plans")
+    func oneShardIsCentral() throws {
+        let p = pool(perType: 4)
+        var central = BourseRoundPlanner(pool: p)
+        var sharded = try ShardedRoundPlanner(
+            pool: p, shardOfServer: roundRobin(p, shards: 1), shards: 1, parameters: .init())
+        let jobs = (0..<9).map { job($0, work: Double(2_000 + 700 * $0)) }
+        for j in jobs {
+            central.addJob(j.id)
+            sharded.addJob(j.id)
+        }
+        var remaining = jobs
+        for r in 0..<6 {
+            let a = try central.planRound(now: Double(r) * 360, jobs: remaining)
+            let b = try sharded.planRound(now: Double(r) * 360, jobs: remaining)
+            #expect(a == b, "round \(r) differs")
+            remaining = remaining.map { var j = $0; j.stepsRemaining *= 0.8; return j }
+        }
+        #expect(sharded.report.counters.offersSent == 0)
+        #expect(abs(sharded.report.objectiveRatioMean - 1) < 1e-9)
+    }
+
+    @Test("a job wider than any shard runs on GPUs of several shards; without trading it cannot run")
+    func wideJobSpansShards() throws {
+        let p = pool(perType: 4)
+        var on = try ShardedRoundPlanner(pool: p, shardOfServer: roundRobin(p, shards: 4), shards: 4, parameters: .init())
+        let wide = job(7, work: 1e6, fixed: 4)
+        on.addJob(7)
+        let plan = try on.planRound(now: 0, jobs: [wide])
+        #expect(plan.count == 1)
+        #expect(plan.first?.workers.count == 4)
+        let owners = Set(plan.first!.workers.map { w in p.servers.indices.flatMap { t in p.servers[t].indices.filter { p.servers[t][$0].contains(w) } } })
+        #expect(owners.count >= 1)
+        #expect(on.report.spreadJobs == 1)
+        #expect(on.report.counters.leasesGranted >= 2)
+
+        var configuration = ShardedRoundPlanner.Configuration()
+        configuration.trading.enabled = false
+        var off = try ShardedRoundPlanner(
+            pool: p, shardOfServer: roundRobin(p, shards: 4), shards: 4, parameters: .init(), configuration: configuration)
+        off.addJob(7)
+        #expect(try off.planRound(now: 0, jobs: [wide]).isEmpty)
+    }
+
+    @Test("under loss, duplication and reordering no GPU is granted twice, every job finishes, every lease ends",
+          arguments: [UInt64(1), 2, 3])
+    func safetyUnderFaults(seed: UInt64) throws {
+        let p = pool(perType: 8)
+        var configuration = ShardedRoundPlanner.Configuration()
+        configuration.seed = seed
+        configuration.network.delayMs = 5
+        configuration.network.jitter = 0.9
+        configuration.network.phaseMs = 2
+        configuration.network.loss = 0.2
+        configuration.network.duplicate = 0.2
+        configuration.trading.leaseSeconds = 720
+        var planner = try ShardedRoundPlanner(
+            pool: p, shardOfServer: roundRobin(p, shards: 4), shards: 4, parameters: .init(), configuration: configuration)
+        var random = SeededRandom(seed: seed)
+        let jobs = (0..<30).map { i in
+            job(i, work: 2_000 + 20_000 * random.nextUnitDouble(), fixed: i % 5 == 0 ? 4 : nil)
+        }
+        _ = try runToCompletion(&planner, pool: p, jobs: jobs)
+        let report = planner.report
+        #expect(report.network.lost > 0)
+        #expect(report.network.duplicated > 0)
+        #expect(report.counters.duplicateOffers > 0)
+        #expect(report.counters.leasesGranted > 0)
+        // Idle rounds past the lease length: whatever a lost message left behind has ended.
+        for r in 1...3 { _ = try planner.planRound(now: 1e7 + Double(r) * 720, jobs: []) }
+        for shard in planner.shards { #expect(shard.leases.isEmpty, "shard \(shard.id) still holds \(shard.leases.count) leases") }
+        let c = planner.report.counters
+        #expect(c.leasesEnded == c.leasesGranted, "granted \(c.leasesGranted), ended \(c.leasesEnded)")
+    }
+
+    @Test("a lease its buyer stops renewing ends at its expiry")
+    func deadBuyerLeaseExpires() throws {
+        let p = pool(perType: 4)
+        let split = roundRobin(p, shards: 2)
+        var planner = try ShardedRoundPlanner(pool: p, shardOfServer: split, shards: 2, parameters: .init())
+        let wide = job(1, work: 1e9, fixed: 4)  // needs the v100s of both shards
+        planner.addJob(1)
+        let plan = try planner.planRound(now: 0, jobs: [wide])
+        #expect(plan.first?.workers.count == 4)
+        let seller = try #require(planner.shards.first { shard in shard.leases.values.contains { $0.buyer != shard.id } })
+        var owner = seller
+        let leases = owner.leases.values.filter { $0.buyer != owner.id }
+        #expect(!leases.isEmpty)
+        // The buyer dies: the owner sees rounds go by without renewals.
+        _ = owner.beginRound(round: 2, now: 100, homeJobs: [], activeJobs: 0, gossip: [:])
+        #expect(owner.leases.count == leases.count, "a lease ended before its expiry")
+        _ = owner.beginRound(round: 3, now: 721, homeJobs: [], activeJobs: 0, gossip: [:])
+        #expect(owner.leases.isEmpty)
+        #expect(owner.counters.leasesExpired == leases.count)
+    }
+
+    @Test("an owner answers a duplicated offer once and rejects invalid or stale ones")
+    func duplicateAndInvalidOffers() throws {
+        let p = pool(perType: 2)
+        let layout = MarketLayout(shardGroups: [BourseRoundPlanner(pool: p).groups, BourseRoundPlanner(pool: p).groups])
+        var owner = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p))
+        _ = owner.beginRound(round: 5, now: 0, homeJobs: [], activeJobs: 1, gossip: [:])
+        let offer = TradeOffer(offerID: 9, buyer: 1, owner: 0, job: 42, group: 0, units: 2, bid: 0.5, round: 5, renewing: nil)
+        owner.receive(.offer(offer))
+        owner.receive(.offer(offer))
+        var bad = offer
+        bad.offerID = 10
+        bad.group = 99
+        owner.receive(.offer(bad))
+        var stale = offer
+        stale.offerID = 11
+        stale.round = 4
+        owner.receive(.offer(stale))
+        var negative = offer
+        negative.offerID = 12
+        negative.bid = -1
+        owner.receive(.offer(negative))
+        let replies = owner.phase()
+        let accepts = replies.compactMap { if case .accept(let a) = $0 { a } else { nil } }
+        let rejects = replies.compactMap { if case .reject(let r) = $0 { r } else { nil } }
+        #expect(accepts.count == 1)
+        #expect(owner.leases.count == 1)
+        #expect(owner.counters.duplicateOffers == 1)
+        #expect(Set(rejects.map(\.offerID)) == [10, 11, 12])
+        #expect(rejects.first { $0.offerID == 10 }?.reason == .invalid)
+        #expect(rejects.first { $0.offerID == 11 }?.reason == .stale)
+        // The same offer again later gets the same answer, and no second lease.
+        owner.receive(.offer(offer))
+        let again = owner.phase()
+        #expect(again == [.accept(accepts[0])])
+        #expect(owner.leases.count == 1)
+    }
+
+    @Test("a buyer gives back a lease whose accept arrives after its deal failed")
+    func lateAcceptIsReleased() throws {
+        let p = pool(perType: 2)
+        let groups = BourseRoundPlanner(pool: p).groups
+        let layout = MarketLayout(shardGroups: [groups, groups])
+        var buyer = TradingShard(id: 1, layout: layout, planner: BourseRoundPlanner(pool: p))
+        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [], activeJobs: 1, gossip: [:])
+        let stray = TradeAccept(
+            offerID: 77, owner: 0, buyer: 1, job: 3, lease: LeaseID(owner: 0, serial: 5), group: 0, units: 1, expiresAt: 720,
+            price: 0)
+        buyer.receive(.accept(stray))
+        let out = buyer.phase()
+        #expect(out.contains(.release(LeaseRelease(lease: LeaseID(owner: 0, serial: 5), buyer: 1, job: 3))))
+    }
+
+    @Test("the in-memory network is deterministic per seed, loses, duplicates and reorders")
+    func networkFaults() {
+        var settings = InMemoryNetwork<Int>.Settings()
+        settings.delayMs = 10
+        settings.jitter = 0.9
+        settings.phaseMs = 2
+        settings.loss = 0.1
+        settings.duplicate = 0.1
+        func run(_ seed: UInt64) -> [Int] {
+            var net = InMemoryNetwork<Int>(settings: settings, seed: seed)
+            for i in 0..<1_000 { net.send(i, phase: 0) }
+            var got: [Int] = []
+            for phase in 1...20 { got += net.deliver(phase: phase) }
+            #expect(net.inFlight == 0)
+            return got
+        }
+        let a = run(7)
+        #expect(a == run(7))
+        #expect(a != run(8))
+        #expect(Set(a).count < 1_000)  // some lost
+        #expect(a.count > Set(a).count)  // some twice
+        #expect(a != a.sorted())  // reordered
+    }
+}
