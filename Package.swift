@@ -54,7 +54,6 @@ let package = Package(
             dependencies: [
                 "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "BourseSimulator", dependencies: ["BourseModel", "BourseWorkload", "BoursePolicy"]),
         .executableTarget(
