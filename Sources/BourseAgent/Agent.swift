@@ -185,6 +185,8 @@ public actor Agent {
             default:
                 registered = false
             }
+        } catch let rejection as WireRejection {
+            logger.warning("refused the reply of \(target.id): \(rejection) (frames refused: \(wire.counters))")
         } catch {
             logger.debug("report to \(target.id) failed: \(error)")
         }

@@ -192,7 +192,7 @@ struct SecurityProcessTests {
                 #expect(text.contains("messages are signed and checked with the cluster key"), "\(name)")
                 // Legitimate traffic is never refused (replay window and re-stamped retries).
                 let refused = text.split(separator: "\n").filter { line in
-                    line.contains("refused a reply") || line.contains("replayed frame from")
+                    line.contains("refused a reply") || line.contains("refused the reply") || line.contains("replayed frame from")
                         || ["'shard-", "'agent-", "'gateway'"].contains { line.contains("unauthenticated frame from \($0)") }
                 }
                 #expect(refused.isEmpty, "\(name): \(refused.prefix(5))")

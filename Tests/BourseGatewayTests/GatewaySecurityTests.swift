@@ -55,6 +55,16 @@ struct GatewaySecurityTests {
         #expect(try body(await gateway.handle(frame: client.encode(.ping(Ping(probeID: 9)), sentAt: 0))) == .ack(Ack(probeID: 9, targetID: "gateway")))
     }
 
+    @Test("a request redone after a failed commit is not mistaken for its own replay")
+    func failedCommitIsNotAReplay() async throws {
+        let gateway = try Gateway(settings: testSettings, store: try JobStore(path: ":memory:"), clusterKey: Self.key)
+        await gateway.shutdown()  // every commit now fails: the batch is redone one by one, then refused
+        var client = WireEndpoint(senderID: "cli-1", key: Self.key)
+        let reply = try body(await gateway.handle(frame: client.encode(.submitJob(SubmitJob(spec: spec())), sentAt: 0)))
+        #expect(reply.errorMessage?.code == .unavailable, "\(reply)")
+        #expect(await gateway.wireCounters.replayed == 0)
+    }
+
     @Test("a forged trade offer to the gateway is refused as unauthenticated, not as an unknown message")
     func forgedTradeOffer() async throws {
         let gateway = try Gateway(settings: testSettings, store: try JobStore(path: ":memory:"), clusterKey: Self.key)
