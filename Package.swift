@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // ---- C bindings: the only places that see C pointers.
@@ -26,7 +27,9 @@ let package = Package(
         .target(name: "BourseProtoC", dependencies: ["CProtobufC"], path: "Sources/BourseProtoC"),
 
         // ---- Swift modules, one per concern.
-        .target(name: "BourseWire", dependencies: ["BourseProtoC", "CProtobufC"]),
+        .target(
+            name: "BourseWire",
+            dependencies: ["BourseProtoC", "CProtobufC", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "BourseTransport", dependencies: ["CNNG", .product(name: "Logging", package: "swift-log")]),
         .target(name: "BourseModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "BourseLP", dependencies: ["CGLPK"]),

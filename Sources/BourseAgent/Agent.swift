@@ -43,12 +43,14 @@ public actor Agent {
     private var wire: WireEndpoint
     private var reportSoon = false
     public var malformedFrames: Int { wire.malformedFrames }
+    /// Frames refused by the wire: malformed, bad HMAC, replayed.
+    public var rejectedFrames: Int { wire.rejectedFrames }
     private let startedAt: Double
     private var pendingFailures: [(nodeID: String, after: Double)]
 
     public init(
         cluster: ClusterConfig, rackID: String, table: ThroughputTable, settings: AgentSettings,
-        clock: any ClusterClock, logger: Logger, options: Options = Options()
+        clock: any ClusterClock, logger: Logger, options: Options = Options(), clusterKey: ClusterKey? = nil
     ) throws {
         guard let index = cluster.racks.firstIndex(where: { $0.id == rackID }) else {
             throw AgentError("no rack '\(rackID)' in cluster '\(cluster.name)' (racks: \(cluster.racks.map(\.id).joined(separator: ", ")))")
@@ -56,7 +58,7 @@ public actor Agent {
         let rack = cluster.racks[index]
         self.core = AgentCore(rack: rack, table: table, settings: settings, now: clock.now)
         self.agentID = core.agentID
-        self.wire = WireEndpoint(senderID: core.agentID)
+        self.wire = WireEndpoint(senderID: core.agentID, key: clusterKey)
         self.startedAt = clock.now
         for failure in options.nodeFailures where !rack.nodes.contains(where: { $0.id == failure.nodeID }) {
             throw AgentError("--fail-node: no node '\(failure.nodeID)' in rack \(rackID)")
@@ -98,9 +100,12 @@ public actor Agent {
         let request: Envelope
         switch wire.decode(frame) {
         case .success(let envelope): request = envelope
-        case .failure(let error):
+        case .failure(.malformed(let error)):
             logger.warning("dropped malformed frame #\(wire.malformedFrames) (\(frame.count) bytes): \(error)")
             return wire.malformedReply(error, sentAt: clock.now)
+        case .failure(let rejection):
+            logger.warning("refused a frame (\(frame.count) bytes): \(rejection) (frames refused: \(wire.counters))")
+            return wire.rejectionReply(rejection, sentAt: clock.now)
         }
         switch request.body {
         case .workerCommand(let command):
@@ -168,7 +173,7 @@ public actor Agent {
         var accepted = false
         do {
             let bytes = try await client.request(frame, timeout: options.requestTimeout)
-            let answer = try WireCodec.decode(bytes)
+            let answer = try wire.decode(bytes).get()
             switch answer.body {
             case .commandAck(let ack) where ack.ok:
                 accepted = true
@@ -180,6 +185,8 @@ public actor Agent {
             default:
                 registered = false
             }
+        } catch let rejection as WireRejection {
+            logger.warning("refused the reply of \(target.id): \(rejection) (frames refused: \(wire.counters))")
         } catch {
             logger.debug("report to \(target.id) failed: \(error)")
         }

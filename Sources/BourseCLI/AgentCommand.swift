@@ -65,12 +65,14 @@ struct Agent: AsyncParsableCommand {
 
     func run() async throws {
         let (logger, cluster, table, clock) = try live.prepare(label: "bourse.agent.\(rack)")
+        let clusterKey = try ClusterSecurity.key(cluster.security)
+        ClusterSecurity.announce(clusterKey, cluster.security, logger: logger)
         var options = BourseAgent.Agent.Options()
         options.nodeFailures = failNode.compactMap(Self.parseFailure)
         let agent = try BourseAgent.Agent(
             cluster: cluster, rackID: rack, table: table,
             settings: AgentSettings(checkpointSeconds: checkpointSeconds, noise: noise, seed: seed), clock: clock,
-            logger: logger, options: options)
+            logger: logger, options: options, clusterKey: clusterKey)
         Output.line("agent \(agent.agentID) listening on \(agent.listenAddress)")
         try await LiveProcess.runUntilSignal { try await agent.run() } onStop: { await agent.shutdown() }
     }

@@ -20,6 +20,11 @@ struct GatewayOptions: ParsableArguments {
     @Option(name: .customLong("timeout-ms"), help: "Give up on the gateway after this many milliseconds.")
     var timeoutMs: Int = 5000
 
+    @Option(
+        name: .customLong("tenant-token"),
+        help: ArgumentHelp("Tenant token, for gateways with tenants (default: the BOURSE_TENANT_TOKEN environment variable).", valueName: "token"))
+    var tenantToken: String?
+
     func validate() throws {
         if timeoutMs < 1 { throw ValidationError("--timeout-ms must be at least 1") }
     }
@@ -51,10 +56,31 @@ struct GatewayOptions: ParsableArguments {
         return try? RunState.load(runDir: runDir)
     }
 
+    /// The tenant token: --tenant-token, else BOURSE_TENANT_TOKEN, else none.
+    func resolvedTenantToken() -> String {
+        tenantToken ?? ProcessInfo.processInfo.environment[ClusterSecurity.tenantTokenVariable] ?? ""
+    }
+
+    /// The cluster key: from the config's `security` section when a config is known (--config,
+    /// or the `bourse up` run's), else from BOURSE_CLUSTER_KEY.
+    func clusterKey() throws -> ClusterKey? {
+        var configPath = config
+        if configPath == nil, gateway == nil { configPath = runState()?.config }
+        guard let configPath else { return try ClusterSecurity.key() }
+        let cluster: ClusterConfig
+        do {
+            cluster = try ClusterConfig.load(path: configPath)
+        } catch {
+            throw GatewayClientError("\(error)")
+        }
+        return try ClusterSecurity.key(cluster.security)
+    }
+
     func connect() throws -> GatewayClient {
         let url = try address()
+        let key = try clusterKey()
         do {
-            return try GatewayClient(url: url, timeout: .milliseconds(timeoutMs))
+            return try GatewayClient(url: url, timeout: .milliseconds(timeoutMs), key: key, tenantToken: resolvedTenantToken())
         } catch {
             throw GatewayClientError("cannot reach the gateway at \(url): \(error)")
         }
@@ -72,16 +98,43 @@ struct GatewayClient {
     let url: String
     let timeout: Duration
     private let client: RequestClient
+    /// Signs requests and checks replies when there is a cluster key.
+    private let wire: SharedWireEndpoint
+    /// Put into every request that carries a tenant token and has none.
+    private let tenantToken: String
 
-    init(url: String, timeout: Duration) throws {
+    init(url: String, timeout: Duration, key: ClusterKey? = nil, tenantToken: String = "") throws {
         self.url = url
         self.timeout = timeout
+        self.wire = SharedWireEndpoint(WireEndpoint(senderID: "cli-\(getpid())", key: key))
+        self.tenantToken = tenantToken
         client = try RequestClient(dialing: url)
+    }
+
+    /// `body` with the client's tenant token where the request has a token field left empty.
+    private func withToken(_ body: Envelope.Body) -> Envelope.Body {
+        guard !tenantToken.isEmpty else { return body }
+        switch body {
+        case .submitJob(var s) where s.tenantToken.isEmpty:
+            s.tenantToken = tenantToken
+            return .submitJob(s)
+        case .jobStatusRequest(var q) where q.tenantToken.isEmpty:
+            q.tenantToken = tenantToken
+            return .jobStatusRequest(q)
+        case .listJobsRequest(var l) where l.tenantToken.isEmpty:
+            l.tenantToken = tenantToken
+            return .listJobsRequest(l)
+        case .cancelJob(var c) where c.tenantToken.isEmpty:
+            c.tenantToken = tenantToken
+            return .cancelJob(c)
+        default:
+            return body
+        }
     }
 
     /// Sends `body`, returns the reply body; an Error reply becomes a ``GatewayClientError``.
     func call(_ body: Envelope.Body) async throws -> Envelope.Body {
-        let frame = try WireCodec.encode(Envelope(senderID: "cli-\(getpid())", sequence: 1, body: body))
+        let frame = try wire.seal(withToken(body), sentAt: Date().timeIntervalSince1970)
         let replyBytes: [UInt8]
         do throws(NNGError) {
             replyBytes = try await client.request(frame, timeout: timeout)
@@ -93,13 +146,20 @@ struct GatewayClient {
             throw GatewayClientError("request to the gateway at \(url) failed: \(error)")
         }
         let reply: Envelope
-        do {
-            reply = try WireCodec.decode(replyBytes)
-        } catch {
+        switch wire.decode(replyBytes) {
+        case .success(let envelope): reply = envelope
+        case .failure(.malformed(let error)):
             throw GatewayClientError("the gateway at \(url) sent a reply that does not decode: \(error)")
+        case .failure(let rejection):
+            throw GatewayClientError(
+                "refused the reply of the gateway at \(url): \(rejection) (do the gateway and this client use the same cluster key?)")
         }
         if case .error(let e) = reply.body {
-            throw GatewayClientError(Self.describe(e))
+            var text = Self.describe(e)
+            if e.code == .unauthorized, e.field.isEmpty, !wire.endpoint.authenticates {
+                text += " (this client has no cluster key: set \(SecurityConfig.defaultKeyEnvironmentVariable) or use the cluster's --config)"
+            }
+            throw GatewayClientError(text)
         }
         return reply.body
     }

@@ -21,6 +21,11 @@ struct Gateway: AsyncParsableCommand {
             Prints "gateway listening on ADDR, store PATH" once ready; logs its decisions on stderr. \
             Garbage frames are answered with a MALFORMED error, counted and logged; the gateway lives on.
 
+            With a cluster key (the config's security section, or BOURSE_CLUSTER_KEY) every request \
+            must carry a valid HMAC and a fresh sequence, else it is answered UNAUTHORIZED and \
+            counted; with security.tenants every client request needs a tenant token and sees \
+            only its tenant's jobs.
+
             Examples:
               bourse gateway --config cluster-configs/demo.yaml
               bourse gateway --config cluster-configs/demo.yaml --db /tmp/demo.db
@@ -64,6 +69,15 @@ struct Gateway: AsyncParsableCommand {
         LiveProcess.bootstrapLogging(level: logLevel)
         let logger = Logger(label: "bourse.gateway")
         let cluster = try SimFiles.report { try ClusterConfig.load(path: config) }
+        let clusterKey = try ClusterSecurity.key(cluster.security)
+        ClusterSecurity.announce(clusterKey, cluster.security, logger: logger)
+        let tenants = ClusterSecurity.tenants(cluster)
+        if let tenants {
+            logger.notice("tenants: \(tenants.tenantNames.joined(separator: ", ")); client requests need a tenant token")
+            if clusterKey == nil {
+                logger.warning("tenant tokens without a cluster key: sender ids are not authenticated, so a client can pose as a shard and list every job")
+            }
+        }
         let tablePath = try throughputs ?? SimFiles.defaultTablePath()
         let table = try SimFiles.report { try ThroughputTable.load(path: tablePath) }
         let storePath = db ?? "\(cluster.name)-gateway.db"
@@ -79,7 +93,8 @@ struct Gateway: AsyncParsableCommand {
         let settings = BourseGateway.Gateway.settings(cluster: cluster, catalog: JobCatalog(table: table))
         let clusterClock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? 1)
         let gateway = try BourseGateway.Gateway(
-            settings: settings, store: store, clock: { clusterClock.now }, logger: logger)
+            settings: settings, store: store, clock: { clusterClock.now }, logger: logger, clusterKey: clusterKey,
+            tenants: tenants)
         let server: ReplyServer
         do {
             server = try ReplyServer(listening: address)

@@ -25,12 +25,13 @@ struct Members: AsyncParsableCommand {
 
     func run() async throws {
         let shards = try cluster.shards()
+        let key = try cluster.clusterKey()
         // All shards at once: a dead one costs one timeout, not one per shard after it.
         let timeout = Duration.milliseconds(cluster.timeoutMs)
         let answers = await withTaskGroup(of: (Int, Ack?).self) { group in
             for (i, shard) in shards.enumerated() {
                 group.addTask {
-                    let reply = await LiveQuery.ask(shard.address, .ping(Ping(probeID: 0)), timeout: timeout)
+                    let reply = await LiveQuery.ask(shard.address, .ping(Ping(probeID: 0)), timeout: timeout, key: key)
                     if let reply, case .ack(let ack) = reply.body { return (i, ack) }
                     return (i, nil)
                 }

@@ -24,12 +24,13 @@ struct Nodes: AsyncParsableCommand {
 
     func run() async throws {
         let shards = try cluster.shards()
+        let key = try cluster.clusterKey()
         var rows = [["NODE", "RACK", "SHARD", "HEALTH", "GPUS BUSY/TOTAL", "JOBS"]]
         var objects: [[String: Any]] = []
         var silent: [String] = []
         var seen = Set<String>()
         for shard in shards {
-            guard let reply = await LiveQuery.ask(shard.address, .agentHeartbeat(AgentHeartbeat()), timeout: .milliseconds(cluster.timeoutMs)),
+            guard let reply = await LiveQuery.ask(shard.address, .agentHeartbeat(AgentHeartbeat()), timeout: .milliseconds(cluster.timeoutMs), key: key),
                   case .agentHeartbeat(let view) = reply.body else {
                 silent.append(shard.id)
                 continue

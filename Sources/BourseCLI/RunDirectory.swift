@@ -89,25 +89,32 @@ struct ClusterOptions: ParsableArguments {
 
     /// (shard id, address) in config order.
     func shards() throws -> [(id: String, address: String)] {
+        try cluster().racks.map { ($0.shardID, $0.shardAddress) }
+    }
+
+    func cluster() throws -> ClusterConfig {
         let configPath: String
         if let config {
             configPath = config
         } else {
             configPath = try RunState.load(runDir: try LastRun.resolve(runDir)).config
         }
-        let cluster = try SimFiles.report { try ClusterConfig.load(path: configPath) }
-        return cluster.racks.map { ($0.shardID, $0.shardAddress) }
+        return try SimFiles.report { try ClusterConfig.load(path: configPath) }
     }
+
+    /// The cluster key of the config (security section, else BOURSE_CLUSTER_KEY).
+    func clusterKey() throws -> ClusterKey? { try ClusterSecurity.key(try cluster().security) }
 }
 
 /// One request to a live process, answered with the reply body (nil: no answer in time).
 enum LiveQuery {
-    static func ask(_ address: String, _ body: Envelope.Body, timeout: Duration) async -> Envelope? {
+    static func ask(_ address: String, _ body: Envelope.Body, timeout: Duration, key: ClusterKey? = nil) async -> Envelope? {
         guard let client = try? RequestClient(dialing: address) else { return nil }
         defer { client.close() }
-        guard let frame = try? WireCodec.encode(Envelope(senderID: "cli-\(getpid())", sequence: 1, body: body)),
+        var wire = WireEndpoint(senderID: "cli-\(getpid())", key: key)
+        guard let frame = try? wire.seal(body, sentAt: Date().timeIntervalSince1970),
               let bytes = try? await client.request(frame, timeout: timeout) else { return nil }
-        return try? WireCodec.decode(bytes)
+        return try? wire.decode(bytes).get()
     }
 
     /// Pings `address`; true when it answers with an Ack.

@@ -53,12 +53,15 @@ struct Shard: AsyncParsableCommand {
 
     func run() async throws {
         let (logger, cluster, table, clock) = try live.prepare(label: "bourse.shard.\(rack)")
+        let clusterKey = try ClusterSecurity.key(cluster.security)
+        ClusterSecurity.announce(clusterKey, cluster.security, logger: logger)
         var options = BourseShard.Shard.Options()
         options.seed = seed
         options.swim.probePeriod = probePeriod
         options.swim.probeTimeout = probePeriod * 0.4
         let shard = try BourseShard.Shard(
-            cluster: cluster, rackID: rack, table: table, policy: policy, clock: clock, logger: logger, options: options)
+            cluster: cluster, rackID: rack, table: table, policy: policy, clock: clock, logger: logger, options: options,
+            clusterKey: clusterKey)
         logger.info("cluster '\(cluster.name)', policy \(policy), round \(cluster.roundSeconds) s, speed-up \(clock.speedup)")
         Output.line("shard \(shard.shardID) listening on \(shard.address)")
         try await LiveProcess.runUntilSignal { try await shard.run() } onStop: { await shard.shutdown() }

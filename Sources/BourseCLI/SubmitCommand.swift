@@ -56,7 +56,7 @@ struct Submit: AsyncParsableCommand {
     @Option(name: .customLong("max-workers"), help: ArgumentHelp("Largest worker count of the elastic range (default: --workers).", valueName: "m"))
     var maxWorkers: UInt32?
 
-    @Option(help: "Tenant the job belongs to.")
+    @Option(help: "Tenant the job belongs to (a gateway with tenants uses the tenant of --tenant-token instead).")
     var tenant: String = ""
 
     @Option(help: "Priority weight (default: 1).")
@@ -67,9 +67,6 @@ struct Submit: AsyncParsableCommand {
 
     @Option(name: .customLong("idempotency-key"), help: ArgumentHelp("A retry with the same key returns the same job.", valueName: "key"))
     var idempotencyKey: String = ""
-
-    @Option(name: .customLong("tenant-token"), help: ArgumentHelp("Tenant token, for gateways that check them.", valueName: "token"))
-    var tenantToken: String = ""
 
     @Option(help: ArgumentHelp("Replay a trace (Gavel's format) on the cluster clock.", valueName: "file"))
     var trace: String?
@@ -103,7 +100,7 @@ struct Submit: AsyncParsableCommand {
         let client = try connection.connect()
         defer { client.close() }
         let reply = try await client.call(
-            .submitJob(SubmitJob(spec: spec, idempotencyKey: idempotencyKey, tenantToken: tenantToken)))
+            .submitJob(SubmitJob(spec: spec, idempotencyKey: idempotencyKey)))
         guard case .submitAck(let ack) = reply else { throw GatewayClient.unexpected(reply, wanted: "submit_ack") }
         if json {
             Output.line(try JobFormat.jsonText(["job_id": ack.jobID, "home_shard": ack.homeShard]))
@@ -143,7 +140,7 @@ struct Submit: AsyncParsableCommand {
                 tenant: job.tenant ?? tenant, weight: job.priorityWeight, arrivalTime: job.arrivalTime,
                 name: "\(traceName):\(index + 1)")
             let reply = try await client.call(
-                .submitJob(SubmitJob(spec: spec, idempotencyKey: "\(traceName):\(index + 1)", tenantToken: tenantToken)))
+                .submitJob(SubmitJob(spec: spec, idempotencyKey: "\(traceName):\(index + 1)")))
             guard case .submitAck(let ack) = reply else { throw GatewayClient.unexpected(reply, wanted: "submit_ack") }
             if json {
                 Output.line(try JobFormat.jsonText(["job_id": ack.jobID, "home_shard": ack.homeShard, "line": index + 1]))

@@ -19,6 +19,9 @@ struct Up: AsyncParsableCommand {
 
             A run directory that already holds a gateway.db resumes that job store.
 
+            The processes inherit this command's environment: a cluster key in BOURSE_CLUSTER_KEY \
+            (or the variable / file the config's security section names) reaches all of them.
+
             Examples:
               bourse up cluster-configs/demo.yaml
               bourse up cluster-configs/gavel-4-4-4.yaml --policy gavel-las --speedup 600 --run-dir /tmp/g444
@@ -60,6 +63,9 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         let configPath = URL(fileURLWithPath: config).standardizedFileURL.path
         let cluster = try SimFiles.report { try ClusterConfig.load(path: configPath) }
+        // Resolved here to fail before starting anything; the processes inherit this environment
+        // and resolve the same key themselves (it is never on a command line or in bourse-up.json).
+        let clusterKey = try ClusterSecurity.key(cluster.security)
         for f in failNode {
             guard let failure = Agent.parseFailure(f), cluster.nodes.contains(where: { $0.id == failure.nodeID }) else {
                 throw ValidationError("--fail-node takes NODE@SECONDS with a node of the config; got '\(f)'")
@@ -109,7 +115,7 @@ struct Up: AsyncParsableCommand {
         // Wait until every process answers a ping (one long-lived client each).
         let clients = try started.map { try RequestClient(dialing: $0.address) }
         defer { clients.forEach { $0.close() } }
-        let ping = try WireCodec.encode(Envelope(senderID: "cli-\(getpid())", sequence: 1, body: .ping(Ping(probeID: 0))))
+        var wire = WireEndpoint(senderID: "cli-\(getpid())", key: clusterKey)
         var healthy = Array(repeating: false, count: started.count)
         let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
         while healthy.contains(false) {
@@ -118,8 +124,9 @@ struct Up: AsyncParsableCommand {
                     ProcessControl.stop(started.map(\.pid))
                     throw ValidationError("\(process.id) exited during start-up; its log (\(process.log)):\n\(ProcessControl.tail(process.log))")
                 }
+                let ping = try wire.seal(.ping(Ping(probeID: 0)), sentAt: Date().timeIntervalSince1970)
                 if let bytes = try? await clients[i].request(ping, timeout: .milliseconds(300)),
-                   let reply = try? WireCodec.decode(bytes), case .ack = reply.body {
+                   case .success(let reply) = wire.decode(bytes), case .ack = reply.body {
                     healthy[i] = true
                 }
             }
@@ -133,6 +140,7 @@ struct Up: AsyncParsableCommand {
         Output.line(
             "cluster '\(cluster.name)' is up: gateway \(cluster.gateway.address), \(shards) shard\(shards == 1 ? "" : "s"), "
                 + "\(shards) agent\(shards == 1 ? "" : "s") (policy \(policy), speed-up \(speed))")
+        if clusterKey == nil { Output.line("note:  \(WireEndpoint.noKeyWarning)") }
         Output.line("logs:  \(dir)/*.log")
         Output.line("state: \(RunState.path(runDir: dir))")
         Output.line("stop:  bourse down --run-dir \(dir)")

@@ -13,8 +13,8 @@ public struct TenantRequest: Sendable, Hashable {
     public var kind: String
 }
 
-/// Decides whether a request's tenant token is acceptable. The closed door (HMAC-signed tokens)
-/// is issue 7; until then the gateway runs without a check (`nil`).
+/// An extra check of a request's tenant token (after the ``TenantDirectory``, if any). Kept for
+/// embedding; `bourse gateway` uses the directory of the config's `security.tenants`.
 public typealias TenantTokenCheck = @Sendable (TenantRequest) -> Bool
 
 /// The gateway process's shell: decodes frames, feeds them to ``GatewayCore``, makes the core's
@@ -35,19 +35,25 @@ public actor Gateway {
     private let logger: Logger
     private let tokenCheck: TenantTokenCheck?
     private let noticeSink: (@Sendable (ShardNotice) -> Void)?
-    private var sequence: UInt64 = 0
+    private let tenants: TenantDirectory?
+    /// Stamps (and with a cluster key signs) replies; checks requests' HMACs and sequences.
+    private var wire: WireEndpoint
 
     /// Loads the store's snapshot and starts the gateway's thread.
     /// - Parameters:
     ///   - clock: cluster time in seconds (default: wall clock, Unix epoch; the live cluster's
     ///     sped-up clock plugs in here).
     ///   - tokenCheck: tenant token hook (nil: no check).
+    ///   - clusterKey: with a key, every request must carry a valid HMAC and a fresh sequence
+    ///     (else UNAUTHORIZED), and replies are signed. nil: nothing is signed or checked.
+    ///   - tenants: with a directory, client requests need a tenant token and are scoped to its
+    ///     tenant. nil: one open tenant (any request sees every job).
     ///   - noticeSink: receives ``ShardNotice``s once their writes are durable (the shard link
     ///     plugs in here; nil: dropped).
     public init(
         settings: GatewaySettings, store: sending JobStore, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         logger: Logger = Logger(label: "bourse.gateway"), tokenCheck: TenantTokenCheck? = nil,
-        noticeSink: (@Sendable (ShardNotice) -> Void)? = nil
+        noticeSink: (@Sendable (ShardNotice) -> Void)? = nil, clusterKey: ClusterKey? = nil, tenants: TenantDirectory? = nil
     ) throws(SQLiteError) {
         let snapshot = try store.loadSnapshot()
         self.core = GatewayCore(settings: settings, snapshot: snapshot)
@@ -56,6 +62,8 @@ public actor Gateway {
         self.logger = logger
         self.tokenCheck = tokenCheck
         self.noticeSink = noticeSink
+        self.tenants = tenants
+        self.wire = WireEndpoint(senderID: settings.gatewayID, key: clusterKey)
         self.executor = DedicatedThreadExecutor(name: "bourse-gateway-store")
     }
 
@@ -65,6 +73,10 @@ public actor Gateway {
     }
 
     public var stats: GatewayStats { core.stats }
+    /// The wire's counters: malformed frames, bad HMACs, replays.
+    public var wireCounters: (malformed: Int, unauthenticated: Int, replayed: Int) {
+        (wire.malformedFrames, wire.unauthenticatedFrames, wire.replayedFrames)
+    }
     public var jobCount: Int { core.jobCount }
     public func job(_ id: String) -> JobRecord? { core.job(id) }
     public func history(jobID: String) throws(SQLiteError) -> [TransitionRecord] { try store.history(jobID: jobID) }
@@ -106,15 +118,18 @@ public actor Gateway {
         drainScheduled = false
         guard !batch.isEmpty else { return }
         let now = clock()
+        // Each frame is checked once (HMAC, replay window), before any decision: a batch redone
+        // after a failed commit must not see its own frames as replays.
+        let admitted = batch.map { admit($0.frame) }
         var next = core
-        let decisions = batch.map { decide(frame: $0.frame, core: &next, now: now) }
+        let decisions = admitted.map { decide($0, core: &next, now: now) }
         let writes = decisions.flatMap(\.writes)
         do {
             try store.apply(writes)
         } catch {
             if batch.count > 1 { logger.warning("group commit of \(batch.count) requests failed (\(error)); retrying one by one") }
-            for item in batch {
-                let reply = run { core in decide(frame: item.frame, core: &core, now: clock()) }
+            for (item, admission) in zip(batch, admitted) {
+                let reply = run { core in decide(admission, core: &core, now: clock()) }
                 item.continuation.resume(returning: encode(reply))
             }
             return
@@ -130,42 +145,78 @@ public actor Gateway {
         }
     }
 
-    /// Decodes and decides one frame on `core` (a copy the caller adopts after committing).
-    private func decide(frame: [UInt8], core: inout GatewayCore, now: Double) -> GatewayDecision {
-        let request: Envelope
-        do {
-            request = try WireCodec.decode(frame)
-        } catch {
-            return core.malformedFrame(bytes: frame.count, error: error.description)
+    /// A received frame after the wire's checks: a request, or why it was refused.
+    private enum Admission {
+        case request(Envelope)
+        case refused(WireRejection, bytes: Int)
+    }
+
+    private func admit(_ frame: [UInt8]) -> Admission {
+        switch wire.decode(frame) {
+        case .success(let envelope): .request(envelope)
+        case .failure(let rejection): .refused(rejection, bytes: frame.count)
         }
-        return decide(request, core: &core, now: now)
+    }
+
+    /// Decides one admitted frame on `core` (a copy the caller adopts after committing).
+    private func decide(_ admission: Admission, core: inout GatewayCore, now: Double) -> GatewayDecision {
+        switch admission {
+        case .request(let request):
+            return decide(request, core: &core, now: now)
+        case .refused(.malformed(let error), let bytes):
+            return core.malformedFrame(bytes: bytes, error: error.description)
+        case .refused(let rejection, _):
+            var decision = core.unauthorized(rejection.description)
+            decision.log = decision.log.map { GatewayLogLine($0.level, "\($0.message) (frames refused: \(wire.counters))") }
+            return decision
+        }
     }
 
     private func decide(_ request: Envelope, core: inout GatewayCore, now: Double) -> GatewayDecision {
-        if let tokenCheck, let check = tenantRequest(request, core: core), !tokenCheck(check) {
-            return GatewayDecision(
-                reply: .error(WireErrorMessage(code: .unauthorized, message: "tenant token refused", field: "tenant_token")),
-                log: [GatewayLogLine(.warning, "refused a \(check.kind) for tenant '\(check.tenant)': bad tenant token")])
+        var scope = TenantScope.open
+        if let tenants, let token = Self.tenantToken(of: request.body) {
+            if let tenant = tenants.tenant(forToken: token) {
+                scope = .tenant(tenant)
+            } else if token.isEmpty && tenants.internalSenders.contains(request.senderID) {
+                scope = .open
+            } else {
+                return core.unauthorized(
+                    token.isEmpty
+                        ? "a \(request.body.kindName) needs a tenant token (--tenant-token or BOURSE_TENANT_TOKEN)"
+                        : "unknown tenant token in a \(request.body.kindName) from '\(request.senderID)'",
+                    field: "tenant_token")
+            }
         }
-        return core.handle(request, now: now)
+        if let tokenCheck, let check = tenantRequest(request, core: core), !tokenCheck(check) {
+            return core.unauthorized("tenant token refused for a \(check.kind) of tenant '\(check.tenant)'", field: "tenant_token")
+        }
+        return core.handle(request, now: now, scope: scope)
+    }
+
+    /// The tenant token of a client request; nil for other messages.
+    private static func tenantToken(of body: Envelope.Body) -> String? {
+        switch body {
+        case .submitJob(let s): s.tenantToken
+        case .jobStatusRequest(let q): q.tenantToken
+        case .listJobsRequest(let l): l.tenantToken
+        case .cancelJob(let c): c.tenantToken
+        default: nil
+        }
     }
 
     private func encode(_ reply: Envelope.Body) -> [UInt8] {
-        sequence += 1
-        let envelope = Envelope(senderID: core.settings.gatewayID, sequence: sequence, sentAt: clock(), body: reply)
+        let now = clock()
         do {
-            return try WireCodec.encode(envelope)
+            return try wire.seal(reply, sentAt: now)
         } catch {
             // Only a reply too large for a frame gets here (a huge job list).
             logger.error("cannot encode a \(reply.kindName) reply: \(error)")
-            let fallback = Envelope(
-                senderID: core.settings.gatewayID, sequence: sequence,
-                body: .error(WireErrorMessage(code: .internal, message: "cannot encode the reply: \(error)")))
-            return (try? WireCodec.encode(fallback)) ?? []
+            return wire.encode(.error(WireErrorMessage(code: .internal, message: "cannot encode the reply: \(error)")), sentAt: now)
         }
     }
 
-    /// Answers one decoded request in its own transaction (in-process callers and tests).
+    /// Answers one decoded request in its own transaction (in-process callers and tests). The
+    /// wire's checks (HMAC, replay) do not apply: the request did not come over the wire.
     public func handle(_ request: Envelope) -> Envelope.Body {
         let now = clock()
         return run { core in decide(request, core: &core, now: now) }

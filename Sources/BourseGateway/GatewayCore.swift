@@ -53,6 +53,8 @@ public struct GatewaySettings: Sendable, Hashable {
 public struct GatewayStats: Sendable, Hashable {
     public var requests = 0
     public var malformed = 0
+    /// Refused with UNAUTHORIZED: bad or missing HMAC, replayed frame, bad tenant token.
+    public var unauthorized = 0
     public var accepted = 0
     public var duplicateSubmissions = 0
     public var rejected = 0
@@ -149,16 +151,26 @@ public struct GatewayCore: Sendable {
     // MARK: Requests
 
     /// Handles one decoded request received at cluster time `now`.
-    public mutating func handle(_ request: Envelope, now: Double) -> GatewayDecision {
+    ///
+    /// `scope`: whom a client request acts for. `.open` (no tenants configured): every job.
+    /// `.tenant(t)`: a submission is stamped with tenant t (whatever its spec says), and status,
+    /// list and cancel see only t's jobs (another tenant's job is NOT_FOUND, exactly like a job
+    /// that does not exist, so ids of other tenants' jobs are not even confirmed).
+    public mutating func handle(_ request: Envelope, now: Double, scope: TenantScope = .open) -> GatewayDecision {
         stats.requests += 1
         switch request.body {
-        case .submitJob(let submit): return submitJob(submit, now: now)
+        case .submitJob(var submit):
+            if case .tenant(let tenant) = scope, submit.spec != nil { submit.spec?.tenant = tenant }
+            return submitJob(submit, now: now)
         case .jobStatusRequest(let query):
-            guard let job = job(query.jobID) else { return notFound(query.jobID) }
+            guard let job = job(query.jobID), Self.visible(job, in: scope) else { return notFound(query.jobID) }
             return GatewayDecision(reply: .jobStatus(job.status))
         case .listJobsRequest(let list):
-            return GatewayDecision(reply: .listJobsReply(ListJobsReply(jobs: jobs(in: list.states).map(\.status))))
-        case .cancelJob(let cancel): return cancelJob(cancel.jobID, now: now)
+            let visible = jobs(in: list.states).filter { Self.visible($0, in: scope) }
+            return GatewayDecision(reply: .listJobsReply(ListJobsReply(jobs: visible.map(\.status))))
+        case .cancelJob(let cancel):
+            guard let job = job(cancel.jobID), Self.visible(job, in: scope) else { return notFound(cancel.jobID) }
+            return cancelJob(cancel.jobID, now: now)
         case .jobTransition(let transition): return apply(transition, from: request.senderID, now: now)
         case .ping(let ping):
             return GatewayDecision(reply: .ack(Ack(probeID: ping.probeID, targetID: settings.gatewayID)))
@@ -178,6 +190,24 @@ public struct GatewayCore: Sendable {
         return GatewayDecision(
             reply: .error(WireErrorMessage(code: .malformed, message: error)),
             log: [GatewayLogLine(.warning, "dropped malformed frame #\(stats.malformed) (\(bytes) bytes): \(error)")])
+    }
+
+    /// Counts a request refused as unauthorized (bad HMAC, replay, bad tenant token) and answers
+    /// it with an UNAUTHORIZED error. `message` goes to the client and the log; it must not
+    /// contain a secret.
+    public mutating func unauthorized(_ message: String, field: String = "") -> GatewayDecision {
+        stats.requests += 1
+        stats.unauthorized += 1
+        return GatewayDecision(
+            reply: .error(WireErrorMessage(code: .unauthorized, message: message, field: field)),
+            log: [GatewayLogLine(.warning, "refused request #\(stats.unauthorized) as unauthorized: \(message)")])
+    }
+
+    private static func visible(_ job: JobRecord, in scope: TenantScope) -> Bool {
+        switch scope {
+        case .open: true
+        case .tenant(let tenant): job.spec.tenant == tenant
+        }
     }
 
     /// Records that the writes of a decision could not be stored (the shell keeps the old state).

@@ -18,6 +18,8 @@ public struct ClusterConfig: Sendable, Hashable {
     public var speedup: Double
     /// Checkpoint-restart delay in cluster seconds charged when a job starts, moves or resizes.
     public var restartSeconds: Double
+    /// The optional `security:` section: cluster key source, tenant tokens (see ``SecurityConfig``).
+    public var security = SecurityConfig()
 
     public init(
         name: String, gpuTypes: [GPUTypeSpec], network: NetworkSpec = .default, gateway: GatewaySpec,

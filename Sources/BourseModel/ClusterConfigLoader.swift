@@ -24,6 +24,10 @@ import Yams
 //         - {id: r0-n0, gpus: {v100: 4}}                             # one node
 //         - {prefix: r0-n, from: 1, count: 3, gpus: {v100: 4}}       # group: r0-n1, r0-n2, r0-n3
 //
+//   security:                       # optional (see SecurityConfig and the block at the end)
+//     cluster_key_env: BOURSE_CLUSTER_KEY   # or cluster_key_file: path (relative to the config)
+//     tenants: [{name: alice, token_sha256: <64 hex digits>}]
+//
 // YAML merge keys (`<<: *anchor`) are honoured in every mapping.
 
 extension ClusterConfig {
@@ -107,6 +111,7 @@ private struct ConfigReader {
     mutating func readCluster(_ root: Node) -> ClusterConfig? {
         guard let fields = mapping(root, "", keys: [
             "name", "round_seconds", "speedup", "restart_seconds", "gpu_types", "network", "gateway", "racks",
+            "security",
         ]) else { return nil }
 
         let name = required(fields, "name", in: root, "", hint: "a label for logs, e.g. 'demo'").flatMap { string($0, "name") }
@@ -127,12 +132,16 @@ private struct ConfigReader {
         let racks = required(fields, "racks", in: root, "", hint: "a list of racks, each with id, shard, agent and nodes")
             .flatMap { readRacks($0, "racks", gpuTypes: gpuTypes, &addresses) }
 
+        let security = fields["security"].map { readSecurity($0, "security") } ?? SecurityConfig()
+
         guard let name, let gpuTypes, let gateway, let racks,
               let roundSeconds, let speedup, let restartSeconds, let network
         else { return nil }
-        return ClusterConfig(
+        var config = ClusterConfig(
             name: name, gpuTypes: gpuTypes, network: network, gateway: gateway, racks: racks,
             roundSeconds: roundSeconds, speedup: speedup, restartSeconds: restartSeconds)
+        if let security { config.security = security }
+        return config
     }
 
     // MARK: Sections
@@ -601,4 +610,95 @@ private func editDistance(_ a: String, _ b: String) -> Int {
 func formatNumber(_ value: Double) -> String {
     if value.rounded() == value, abs(value) < 1e15 { return String(Int(value)) }
     return String(value)
+}
+
+// MARK: - Security (the `security:` section)
+
+extension ConfigReader {
+    /// `security:` -> ``SecurityConfig``; nil (with problems recorded) when invalid.
+    mutating func readSecurity(_ node: Node, _ path: String) -> SecurityConfig? {
+        if isNull(node) { return SecurityConfig() }
+        guard let fields = mapping(node, path, keys: ["cluster_key_env", "cluster_key_file", "tenants"]) else { return nil }
+        var ok = true
+        var security = SecurityConfig()
+        if fields["cluster_key_env"] != nil && fields["cluster_key_file"] != nil {
+            fail(join(path, "cluster_key_file"), fields["cluster_key_file"], "give either cluster_key_env or cluster_key_file, not both")
+            ok = false
+        } else if let envNode = fields["cluster_key_env"] {
+            if let name = string(envNode, join(path, "cluster_key_env")) {
+                if name.isEmpty || !name.unicodeScalars.allSatisfy({ isASCIIAlnum($0) || $0 == "_" }) {
+                    fail(join(path, "cluster_key_env"), envNode, "expected an environment variable name such as BOURSE_CLUSTER_KEY, got '\(name)'")
+                    ok = false
+                } else {
+                    security.keySource = .environment(name)
+                }
+            } else {
+                ok = false
+            }
+        } else if let fileNode = fields["cluster_key_file"] {
+            if let keyPath = string(fileNode, join(path, "cluster_key_file")) {
+                if keyPath.isEmpty {
+                    fail(join(path, "cluster_key_file"), fileNode, "must not be empty")
+                    ok = false
+                } else {
+                    let resolved = keyPath.hasPrefix("/")
+                        ? keyPath
+                        : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(keyPath).standardizedFileURL.path
+                    security.keySource = .file(resolved)
+                }
+            } else {
+                ok = false
+            }
+        }
+        if let tenantsNode = fields["tenants"] {
+            let tenantsPath = join(path, "tenants")
+            if let items = sequence(tenantsNode, tenantsPath) {
+                if items.isEmpty {
+                    fail(tenantsPath, tenantsNode, "empty list: name at least one tenant, or remove 'tenants' to run with one open tenant")
+                    ok = false
+                }
+                var tenants: [SecurityConfig.Tenant] = []
+                var names: Set<String> = []
+                var hashes: Set<String> = []
+                for (i, item) in items.enumerated() {
+                    let itemPath = "\(tenantsPath)[\(i)]"
+                    guard let tenant = readTenant(item, itemPath) else {
+                        ok = false
+                        continue
+                    }
+                    if !names.insert(tenant.name).inserted {
+                        fail(join(itemPath, "name"), item, "duplicate tenant name '\(tenant.name)'")
+                        ok = false
+                    }
+                    if !hashes.insert(tenant.tokenSHA256).inserted {
+                        fail(join(itemPath, "token_sha256"), item, "the same token hash is already given to another tenant")
+                        ok = false
+                    }
+                    tenants.append(tenant)
+                }
+                security.tenants = tenants
+            } else {
+                ok = false
+            }
+        }
+        return ok ? security : nil
+    }
+
+    private mutating func readTenant(_ node: Node, _ path: String) -> SecurityConfig.Tenant? {
+        guard let fields = mapping(node, path, keys: ["name", "token_sha256"]) else { return nil }
+        let name = required(fields, "name", in: node, path, hint: "the tenant's name, e.g. alice").flatMap { string($0, join(path, "name")) }
+        if let name, !isIdentifier(name) {
+            fail(join(path, "name"), fields["name"], "tenant names are letters, digits, '-', '_' and '.', got '\(name)'")
+            return nil
+        }
+        let hashNode = required(fields, "token_sha256", in: node, path, hint: "the hex SHA-256 of the token: printf %s \"$TOKEN\" | sha256sum")
+        let hash = hashNode.flatMap { string($0, join(path, "token_sha256")) }
+        if let hash, hash.count != 64 || !hash.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) }) {
+            // Never echo the value: it may be a token pasted by mistake.
+            fail(join(path, "token_sha256"), hashNode, "expected 64 hex digits (the SHA-256 of the token, not the token itself), got \(hash.count) characters")
+            return nil
+        }
+        guard let name, let hash else { return nil }
+        return SecurityConfig.Tenant(name: name, tokenSHA256: hash)
+    }
 }

@@ -47,6 +47,8 @@ public actor Shard {
     private var lastDigest: ShardDigest?
     private var lastDigestAt = -Double.infinity
     public var malformedFrames: Int { wire.malformedFrames }
+    /// Frames refused by the wire: malformed, bad HMAC, replayed.
+    public var rejectedFrames: Int { wire.rejectedFrames }
     public private(set) var droppedUpdates = 0
     private var tasks: [Task<Void, Never>] = []
     private let cluster: ClusterConfig
@@ -57,13 +59,13 @@ public actor Shard {
 
     public init(
         cluster: ClusterConfig, rackID: String, table: ThroughputTable, policy: String, clock: any ClusterClock,
-        logger: Logger, options: Options = Options()
+        logger: Logger, options: Options = Options(), clusterKey: ClusterKey? = nil
     ) throws {
         guard let rack = cluster.rack(rackID) else {
             throw ShardError("no rack '\(rackID)' in cluster '\(cluster.name)' (racks: \(cluster.racks.map(\.id).joined(separator: ", ")))")
         }
         self.shardID = rack.shardID
-        self.wire = WireEndpoint(senderID: rack.shardID)
+        self.wire = WireEndpoint(senderID: rack.shardID, key: clusterKey)
         self.address = rack.shardAddress
         self.cluster = cluster
 
@@ -162,13 +164,23 @@ public actor Shard {
 
     private func envelope(_ body: Envelope.Body) -> [UInt8] { wire.encode(body, sentAt: clock.now) }
 
+    /// A reply received on one of the shard's clients, checked by the wire (nil: refused, logged).
+    private func open(_ bytes: [UInt8]) -> Envelope? {
+        switch wire.decode(bytes) {
+        case .success(let reply): return reply
+        case .failure(let rejection):
+            logger.warning("refused a reply: \(rejection) (frames refused: \(wire.counters))")
+            return nil
+        }
+    }
+
     private func poll() {
         let frame = envelope(.listJobsRequest(ListJobsRequest(states: [.pending, .running, .restarting])))
         let gateway = self.gateway
         let timeout = options.requestTimeout
         tasks.append(Task {
             let event: ShardEvent
-            if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = try? WireCodec.decode(bytes),
+            if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = self.open(bytes),
                case .listJobsReply(let list) = reply.body {
                 event = .gatewayJobs(list.jobs)
             } else {
@@ -193,11 +205,12 @@ public actor Shard {
                     self.feed(.commandFailed(command, error: "cannot dial \(agentAddress)"))
                     continue
                 }
-                let frame = self.envelope(.workerCommand(command))
                 var failure: String? = "no answer from \(agentAddress)"
                 for _ in 0..<3 {
+                    // Stamped afresh per attempt: a resent frame would be refused as a replay.
+                    let frame = self.envelope(.workerCommand(command))
                     guard let bytes = try? await client.request(frame, timeout: timeout) else { continue }
-                    if let reply = try? WireCodec.decode(bytes), case .commandAck(let ack) = reply.body {
+                    if let reply = self.open(bytes), case .commandAck(let ack) = reply.body {
                         failure = ack.ok ? nil : ack.error
                     } else {
                         failure = "unexpected answer from \(agentAddress)"
@@ -221,9 +234,10 @@ public actor Shard {
         let logger = self.logger
         tasks.append(Task {
             for await transition in stream {
-                let frame = self.envelope(.jobTransition(transition))
                 while !Task.isCancelled {
-                    if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = try? WireCodec.decode(bytes) {
+                    // Stamped afresh per attempt (same transition id): a resent frame would be a replay.
+                    let frame = self.envelope(.jobTransition(transition))
+                    if let bytes = try? await gateway.request(frame, timeout: timeout), let reply = self.open(bytes) {
                         switch reply.body {
                         case .jobStatus(let status): self.feed(.transitionAnswered(status))
                         case .error(let e):
@@ -245,9 +259,12 @@ public actor Shard {
         let request: Envelope
         switch wire.decode(frame) {
         case .success(let envelope): request = envelope
-        case .failure(let error):
+        case .failure(.malformed(let error)):
             logger.warning("dropped malformed frame #\(wire.malformedFrames) (\(frame.count) bytes): \(error)")
             return wire.malformedReply(error, sentAt: clock.now)
+        case .failure(let rejection):
+            logger.warning("refused a frame (\(frame.count) bytes): \(rejection) (frames refused: \(wire.counters))")
+            return wire.rejectionReply(rejection, sentAt: clock.now)
         }
         switch request.body {
         case .agentRegister(let r):
@@ -353,7 +370,7 @@ public actor Shard {
         let timeout = Duration.milliseconds(Int64(max(50, options.swim.probePeriod * 1000)))
         Task {
             guard let bytes = try? await client.request(frame, timeout: timeout), !bytes.isEmpty,
-                  let reply = try? WireCodec.decode(bytes), case .ack = reply.body else { return }
+                  let reply = self.open(bytes), case .ack = reply.body else { return }
             self.swimReply(reply)
         }
     }

@@ -46,7 +46,8 @@ final class BourseProcess {
     private let outURL: URL
     private let errURL: URL
 
-    init(_ arguments: [String]) throws {
+    /// `environment`: variables set for the child on top of this process's environment.
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let executable = try #require(bourseExecutable(), "bourse executable not found; build it with `swift build --product bourse`")
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -56,6 +57,9 @@ final class BourseProcess {
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = repoRoot
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
@@ -104,8 +108,8 @@ final class BourseProcess {
 
 /// Runs `bourse` with `arguments` from the repository root and returns when it exits (killed
 /// after `timeout`).
-func runBourse(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> RunResult {
-    let child = try BourseProcess(arguments)
+func runBourse(_ arguments: [String], timeout: Duration = .seconds(60), environment: [String: String] = [:]) throws -> RunResult {
+    let child = try BourseProcess(arguments, environment: environment)
     let deadline = ContinuousClock.now + timeout
     while child.process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
     child.stop()
