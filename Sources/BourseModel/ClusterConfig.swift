@@ -18,6 +18,9 @@ public struct ClusterConfig: Sendable, Hashable {
     public var speedup: Double
     /// Checkpoint-restart delay in cluster seconds charged when a job starts, moves or resizes.
     public var restartSeconds: Double
+    /// Tenants sharing the cluster with their weights (optional top-level `tenants:`); empty =
+    /// one tenant.
+    public var tenants: [TenantSpec] = []
 
     public init(
         name: String, gpuTypes: [GPUTypeSpec], network: NetworkSpec = .default, gateway: GatewaySpec,
@@ -46,6 +49,17 @@ public struct ClusterConfig: Sendable, Hashable {
     public var totalGPUs: Int { gpuCounts.values.reduce(0, +) }
 
     public func rack(_ id: String) -> RackSpec? { racks.first { $0.id == id } }
+}
+
+/// A tenant of the cluster: a name and a weight (its share of the cluster relative to the others).
+public struct TenantSpec: Sendable, Hashable {
+    public var name: String
+    public var weight: Double
+
+    public init(name: String, weight: Double = 1) {
+        self.name = name
+        self.weight = weight
+    }
 }
 
 public struct GPUTypeSpec: Sendable, Hashable {

@@ -23,6 +23,8 @@ import Yams
 //       nodes:                      # required, non-empty
 //         - {id: r0-n0, gpus: {v100: 4}}                             # one node
 //         - {prefix: r0-n, from: 1, count: 3, gpus: {v100: 4}}       # group: r0-n1, r0-n2, r0-n3
+//   tenants:                        # optional; unique names, weight > 0 (default 1)
+//     - {name: vision, weight: 2}
 //
 // YAML merge keys (`<<: *anchor`) are honoured in every mapping.
 
@@ -107,6 +109,7 @@ private struct ConfigReader {
     mutating func readCluster(_ root: Node) -> ClusterConfig? {
         guard let fields = mapping(root, "", keys: [
             "name", "round_seconds", "speedup", "restart_seconds", "gpu_types", "network", "gateway", "racks",
+            "tenants",
         ]) else { return nil }
 
         let name = required(fields, "name", in: root, "", hint: "a label for logs, e.g. 'demo'").flatMap { string($0, "name") }
@@ -127,12 +130,41 @@ private struct ConfigReader {
         let racks = required(fields, "racks", in: root, "", hint: "a list of racks, each with id, shard, agent and nodes")
             .flatMap { readRacks($0, "racks", gpuTypes: gpuTypes, &addresses) }
 
+        let tenants = fields["tenants"].map { readTenants($0, "tenants") } ?? []
+
         guard let name, let gpuTypes, let gateway, let racks,
-              let roundSeconds, let speedup, let restartSeconds, let network
+              let roundSeconds, let speedup, let restartSeconds, let network, let tenants
         else { return nil }
-        return ClusterConfig(
+        var config = ClusterConfig(
             name: name, gpuTypes: gpuTypes, network: network, gateway: gateway, racks: racks,
             roundSeconds: roundSeconds, speedup: speedup, restartSeconds: restartSeconds)
+        config.tenants = tenants
+        return config
+    }
+
+    mutating func readTenants(_ node: Node, _ path: String) -> [TenantSpec]? {
+        guard let items = sequence(node, path) else { return nil }
+        var tenants: [TenantSpec] = []
+        var seen: [String: String] = [:]
+        var ok = true
+        for (i, item) in items.enumerated() {
+            let itemPath = "\(path)[\(i)]"
+            guard let fields = mapping(item, itemPath, keys: ["name", "weight"]) else { ok = false; continue }
+            let name = required(fields, "name", in: item, itemPath, hint: "e.g. vision").flatMap { string($0, join(itemPath, "name")) }
+            let weight = fields["weight"].map { positive($0, join(itemPath, "weight")) } ?? 1
+            guard let name, let weight else { ok = false; continue }
+            if name.isEmpty {
+                fail(join(itemPath, "name"), fields["name"], "must not be empty")
+                ok = false
+            } else if let first = seen[name] {
+                fail(join(itemPath, "name"), fields["name"], "duplicate tenant '\(name)' (first declared at \(first))")
+                ok = false
+            } else {
+                seen[name] = itemPath
+                tenants.append(TenantSpec(name: name, weight: weight))
+            }
+        }
+        return ok ? tenants : nil
     }
 
     // MARK: Sections
