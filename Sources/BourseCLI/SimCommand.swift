@@ -33,6 +33,12 @@ struct Sim: ParsableCommand {
             docs/bourse-policy.md for Bourse's policy. The restart delay defaults to 30 s when a \
             bourse policy is in the run (then for every policy of the run, so comparisons are \
             like with like) and to 0 s (Gavel's) otherwise.
+
+            Tenants: --tenants N shares the cluster between N tenants (the cluster config's \
+            tenants: list with its weights, or N equal ones), jobs assigned round-robin in an order \
+            drawn from --seed; the JSON then reports envy_max and, per tenant, the share of GPU \
+            time received vs entitled and the average JCT. oef, gavel-las, hops-lrf and the bourse \
+            policies respect the weights (docs/fairness.md).
             """)
 
     @Option(help: ArgumentHelp("Trace file in Gavel's format (see data/README.md).", valueName: "file"))
@@ -119,8 +125,8 @@ struct Sim: ParsableCommand {
     @Option(
         name: .customLong("fairness-lr"),
         help: ArgumentHelp(
-            "bourse policies: weight of the latency-ratio term in the price (0 = off; larger = lower max LR, see docs/fairness.md).",
-            valueName: "w"))
+            "bourse policies: exponent k of the latency-ratio term (1 + LR)^k in the price (0 = off; larger favours jobs that waited longest relative to their length, see docs/fairness.md).",
+            valueName: "k"))
     var fairnessLR: Double = 0
 
     @Option(
@@ -312,25 +318,25 @@ struct Sim: ParsableCommand {
         let declared = config.tenants.map { Tenant(name: $0.name, weight: $0.weight) }
         guard let option else { return declared.isEmpty ? [Tenant(name: "default")] : declared }
         if let n = Int(option) {
-            guard n >= 1 else { throw ValidationError("--tenants must be >= 1") }
+            guard n >= 1 else { throw SimFailure("--tenants must be >= 1") }
             if declared.isEmpty { return Tenant.equal(n) }
             guard n <= declared.count else {
-                throw ValidationError(
+                throw SimFailure(
                     "--tenants \(n): \(file) declares only \(declared.count) tenants (tenants: \(declared.map(\.name).joined(separator: ", ")))")
             }
             return Array(declared.prefix(n))
         }
         let names = option.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !declared.isEmpty else {
-            throw ValidationError("--tenants: \(file) declares no tenants: list; give a count instead, e.g. --tenants 4")
+            throw SimFailure("--tenants: \(file) declares no tenants: list; give a count instead, e.g. --tenants 4")
         }
         var seen = Set<String>()
         return try names.map { name in
-            guard seen.insert(name).inserted else { throw ValidationError("--tenants: tenant '\(name)' named twice") }
+            guard seen.insert(name).inserted else { throw SimFailure("--tenants: tenant '\(name)' named twice") }
             do {
                 return declared[try Tenant.index(of: name, in: declared, field: "--tenants")]
             } catch {
-                throw ValidationError("\(error) in \(file)")
+                throw SimFailure("\(error) in \(file)")
             }
         }
     }

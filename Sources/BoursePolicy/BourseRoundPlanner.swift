@@ -22,9 +22,9 @@ public struct BourseRoundPlanner: RoundPlanner {
         /// the default: a fair-share-deficit measure) or at its best speed (true, optimistic).
         public var projectAtBestSpeed = false
         /// Latency-ratio fairness term (Hops' LR): the aging factor is further multiplied by
-        /// 1 + latencyRatioWeight * LR, LR = estimated waiting time / run time alone at the best
-        /// speed. 0 (the default) leaves the price as it was; larger values trade average JCT
-        /// for a lower maximum LR.
+        /// (1 + LR)^latencyRatioWeight, LR = estimated waiting time / run time alone at the best
+        /// speed. 0 (the default) leaves the price as it was; larger values favour the jobs that
+        /// waited longest relative to their length (see docs/fairness.md).
         public var latencyRatioWeight: Double = 0
         /// Bonus for finishing early inside the round (fraction of a whole job's value).
         public var finishBonus: Double = 0.1
@@ -145,7 +145,7 @@ public struct BourseRoundPlanner: RoundPlanner {
         guard parameters.latencyRatioWeight > 0 else { return aging }
         // Waiting time estimated as time in system minus the time the work done took at best speed.
         let wait = max(0, job.timeSinceArrival - (totalWork - job.stepsRemaining) / bestSpeed)
-        return aging * (1 + parameters.latencyRatioWeight * wait / (totalWork / bestSpeed))
+        return aging * pow(1 + wait / (totalWork / bestSpeed), parameters.latencyRatioWeight)
     }
 
     /// The matching problem of a round (exposed for tests and the benchmark): per job its
