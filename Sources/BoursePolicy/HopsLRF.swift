@@ -10,14 +10,18 @@ import BourseLP
 ///    arrival.
 /// 3. **Service window**: jobs in priority order until their GPUs reach `windowFactor` x the
 ///    cluster's GPUs.
-/// 4. **Configurations** per window job: a GPU type, packed on one server (a variable per server
-///    that can hold it) or spread over servers. A job is *highly communication-sensitive* when
+/// 4. **Configurations** per window job: a GPU type, packed on one server of a server class
+///    (servers of one type and size; re-planned every round, they are interchangeable) or spread
+///    over servers. A job is *highly communication-sensitive* when
 ///    its spread speed is below `sensitivityThreshold` x its packed speed on its best type; such
 ///    a job only runs packed on one node (unless no server of the cluster can hold it at all,
 ///    then it may spread, or it would never run).
 /// 5. **Placement program**: maximise sum_j priority_j * speed_jc / best_j * x_jc (a small bonus
-///    for keeping last round's configuration) with x binary, one configuration per job, server
-///    and type capacities — an integer program solved by GLPK (`IntegerProgram`).
+///    for keeping last round's configuration) with x binary, one configuration per job, the GPUs
+///    of each server class and each type — an integer program solved by GLPK (`IntegerProgram`).
+///    Packing a class's jobs into its servers is then exact by first-fit decreasing when the
+///    scale factors and the server size are powers of two (Gavel's 1, 2, 4, 8 on 1/2/4/8-GPU
+///    servers); otherwise a job that does not fit is left out of the round.
 /// 6. **Fragment filling**: GPUs still idle go to low-sensitivity jobs from beyond the window, in
 ///    priority order, on the fastest type with room.
 /// 7. Concrete GPUs: packed jobs on their server, others keep their previous GPUs when free,
@@ -46,6 +50,10 @@ public struct HopsLRFPlanner: RoundPlanner {
     private var totalWork: [Int: Double] = [:]
     private var previous: [Int: (type: Int, workers: [Int], server: Int?)] = [:]
     private let serverOfWorker: [Int: Int]
+    /// Server classes: servers of one type and one size (>= 2 GPUs), for packed configurations.
+    private let classes: [(type: Int, size: Int, servers: [Int])]
+    /// (type, server) -> its class.
+    private let classOfServer: [Int: [Int: Int]]
 
     public init(pool: WorkerPool, parameters: Parameters = Parameters()) {
         self.pool = pool
@@ -55,6 +63,18 @@ public struct HopsLRFPlanner: RoundPlanner {
             for (s, server) in pool.servers[t].enumerated() { for w in server { serverOfWorker[w] = s } }
         }
         self.serverOfWorker = serverOfWorker
+        var classes: [(type: Int, size: Int, servers: [Int])] = []
+        var classOfServer: [Int: [Int: Int]] = [:]
+        for t in pool.types.indices {
+            var bySize: [Int: [Int]] = [:]
+            for (s, server) in pool.servers[t].enumerated() where server.count >= 2 { bySize[server.count, default: []].append(s) }
+            for size in bySize.keys.sorted(by: >) {
+                for s in bySize[size]! { classOfServer[t, default: [:]][s] = classes.count }
+                classes.append((t, size, bySize[size]!))
+            }
+        }
+        self.classes = classes
+        self.classOfServer = classOfServer
     }
 
     public var name: String { parameters.name }
@@ -122,7 +142,7 @@ public struct HopsLRFPlanner: RoundPlanner {
     private struct Config {
         var job: Int  // index into the window
         var type: Int
-        var server: Int?  // nil = spread (or a 1-GPU job anywhere on the type)
+        var cls: Int?  // server class when packed; nil = spread (or a 1-GPU job anywhere on the type)
         var speed: Double
     }
 
@@ -163,14 +183,14 @@ public struct HopsLRFPlanner: RoundPlanner {
             let (packed, spread) = speeds(job)
             let sensitive = isHighlySensitive(job) && job.scaleFactor <= anyServer
             for t in pool.types.indices where capacity[t] >= job.scaleFactor {
-                if job.scaleFactor > 1 {
-                    for (s, server) in pool.servers[t].enumerated() where server.count >= job.scaleFactor && packed[t] > 0 {
-                        configs.append(Config(job: j, type: t, server: s, speed: packed[t]))
+                if job.scaleFactor > 1 && packed[t] > 0 {
+                    for (c, cls) in classes.enumerated() where cls.type == t && cls.size >= job.scaleFactor {
+                        configs.append(Config(job: j, type: t, cls: c, speed: packed[t]))
                     }
                 }
                 let anywhere = job.scaleFactor == 1 ? packed[t] : spread[t]
                 if anywhere > 0 && (!sensitive || job.scaleFactor == 1) {
-                    configs.append(Config(job: j, type: t, server: nil, speed: anywhere))
+                    configs.append(Config(job: j, type: t, cls: nil, speed: anywhere))
                 }
             }
         }
@@ -183,8 +203,8 @@ public struct HopsLRFPlanner: RoundPlanner {
             for c in configs {
                 let job = window[c.job]
                 var coefficient = priority[job.id]! * c.speed / bestSpeed(job)
-                if let prev = previous[job.id], prev.type == c.type, prev.server == c.server,
-                    c.server != nil || Set(prev.workers.map { serverOfWorker[$0]! }).count > 1 || job.scaleFactor == 1
+                if let prev = previous[job.id], prev.type == c.type,
+                    prev.server.flatMap({ classOfServer[prev.type]?[$0] }) == c.cls
                 {
                     coefficient *= 1 + parameters.keepBonus
                 }
@@ -192,18 +212,17 @@ public struct HopsLRFPlanner: RoundPlanner {
             }
             var perJob: [[LPTerm]] = Array(repeating: [], count: window.count)
             var perType: [[LPTerm]] = Array(repeating: [], count: pool.types.count)
-            var perServer: [String: [LPTerm]] = [:]
+            var perClass: [[LPTerm]] = Array(repeating: [], count: classes.count)
             for (k, c) in configs.enumerated() {
                 let scale = Double(window[c.job].scaleFactor)
                 perJob[c.job].append(LPTerm(columns[k], 1))
                 perType[c.type].append(LPTerm(columns[k], scale))
-                if let s = c.server { perServer["\(c.type)/\(s)", default: []].append(LPTerm(columns[k], scale)) }
+                if let cls = c.cls { perClass[cls].append(LPTerm(columns[k], scale)) }
             }
             for terms in perJob where !terms.isEmpty { ip.addRow(terms, .atMost(1)) }
             for (t, terms) in perType.enumerated() where !terms.isEmpty { ip.addRow(terms, .atMost(Double(capacity[t]))) }
-            for key in perServer.keys.sorted() {
-                let parts = key.split(separator: "/").map { Int($0)! }
-                ip.addRow(perServer[key]!, .atMost(Double(pool.servers[parts[0]][parts[1]].count)))
+            for (cls, terms) in perClass.enumerated() where !terms.isEmpty {
+                ip.addRow(terms, .atMost(Double(classes[cls].size * classes[cls].servers.count)))
             }
             if let solution = try? ip.solve() {
                 for (k, c) in configs.enumerated() where solution.values[columns[k]] > 0.5 { chosen[c.job] = c }
@@ -213,14 +232,9 @@ public struct HopsLRFPlanner: RoundPlanner {
             }
         }
 
-        // Free GPUs per type and server after the program's choices.
-        var freeOnServer: [[Int]] = pool.servers.map { $0.map(\.count) }
+        // Free GPUs per type after the program's choices.
         var freeOfType = capacity
-        for (j, c) in chosen {
-            let scale = window[j].scaleFactor
-            freeOfType[c.type] -= scale
-            if let s = c.server { freeOnServer[c.type][s] -= scale }
-        }
+        for (j, c) in chosen { freeOfType[c.type] -= window[j].scaleFactor }
 
         // (6) Fragment filling from beyond the window: low-sensitivity jobs, fastest type with room.
         var fillers: [(job: PolicyJob, config: Config)] = []
@@ -233,36 +247,65 @@ public struct HopsLRFPlanner: RoundPlanner {
             }
             guard let best else { continue }
             freeOfType[best.t] -= job.scaleFactor
-            fillers.append((job, Config(job: -1, type: best.t, server: nil, speed: best.speed)))
+            fillers.append((job, Config(job: -1, type: best.t, cls: nil, speed: best.speed)))
         }
 
         // (7) Concrete GPUs.
         var plan: [(job: PolicyJob, config: Config)] = chosen.keys.sorted().map { (window[$0], chosen[$0]!) } + fillers
         plan.sort { a, b in
             // Packed first, then larger jobs, then by id.
-            if (a.config.server != nil) != (b.config.server != nil) { return a.config.server != nil }
+            if (a.config.cls != nil) != (b.config.cls != nil) { return a.config.cls != nil }
             if a.job.scaleFactor != b.job.scaleFactor { return a.job.scaleFactor > b.job.scaleFactor }
             return a.job.id < b.job.id
         }
         var free: [[Set<Int>]] = pool.servers.map { $0.map(Set.init) }
         var workersOf: [Int: [Int]] = [:]
-        // Packed jobs on their server (keeping last round's GPUs when they are there).
-        for (job, c) in plan where c.server != nil {
-            let s = c.server!
-            var mine: [Int] = []
-            if let prev = previous[job.id], prev.type == c.type, prev.server == s, prev.workers.allSatisfy(free[c.type][s].contains) {
-                mine = prev.workers
-            } else {
-                mine = Array(free[c.type][s].sorted().prefix(job.scaleFactor))
+        var packedServer: [Int: Int] = [:]
+        // Packed jobs, class by class: first those that can keep last round's GPUs, then the
+        // others by decreasing size, best fit. If one does not fit, re-pack the whole class by
+        // first-fit decreasing without keeping (exact for power-of-two sizes); a job that still
+        // does not fit sits this round out.
+        for cls in classes.indices {
+            let members = plan.filter { $0.config.cls == cls }.map(\.job)
+            guard !members.isEmpty else { continue }
+            let t = classes[cls].type
+            let servers = classes[cls].servers
+            func pack(keeping: Bool) -> (placed: [Int: (Int, [Int])], free: [Int: Set<Int>], misfits: [Int]) {
+                var room = Dictionary(uniqueKeysWithValues: servers.map { ($0, free[t][$0]) })
+                var placed: [Int: (Int, [Int])] = [:]
+                var misfits: [Int] = []
+                if keeping {
+                    for job in members {
+                        guard let prev = previous[job.id], prev.type == t, let s = prev.server, room[s] != nil,
+                            prev.workers.count == job.scaleFactor, prev.workers.allSatisfy(room[s]!.contains)
+                        else { continue }
+                        room[s]!.subtract(prev.workers)
+                        placed[job.id] = (s, prev.workers)
+                    }
+                }
+                for job in members where placed[job.id] == nil {
+                    let fits = servers.filter { room[$0]!.count >= job.scaleFactor }
+                    guard let s = fits.min(by: { (room[$0]!.count, $0) < (room[$1]!.count, $1) }) else {
+                        misfits.append(job.id)
+                        continue
+                    }
+                    let mine = Array(room[s]!.sorted().prefix(job.scaleFactor))
+                    room[s]!.subtract(mine)
+                    placed[job.id] = (s, mine)
+                }
+                return (placed, room, misfits)
             }
-            guard mine.count == job.scaleFactor else {
-                throw PolicyError("hops-lrf: server \(s) of \(pool.types[c.type]) cannot hold job \(job.id)")
+            var result = pack(keeping: true)
+            if !result.misfits.isEmpty { result = pack(keeping: false) }
+            for (s, room) in result.free { free[t][s] = room }
+            for (id, (s, mine)) in result.placed {
+                workersOf[id] = mine
+                packedServer[id] = s
             }
-            free[c.type][s].subtract(mine)
-            workersOf[job.id] = mine
         }
+        plan.removeAll { $0.config.cls != nil && workersOf[$0.job.id] == nil }
         // The others keep their previous GPUs when all are still free.
-        for (job, c) in plan where c.server == nil {
+        for (job, c) in plan where c.cls == nil {
             guard let prev = previous[job.id], prev.type == c.type, prev.workers.count == job.scaleFactor,
                 prev.workers.allSatisfy({ free[c.type][serverOfWorker[$0]!].contains($0) })
             else { continue }
@@ -270,7 +313,7 @@ public struct HopsLRFPlanner: RoundPlanner {
             workersOf[job.id] = prev.workers
         }
         // Then take GPUs from the fullest servers first (fewest free GPUs).
-        for (job, c) in plan where c.server == nil && workersOf[job.id] == nil {
+        for (job, c) in plan where c.cls == nil && workersOf[job.id] == nil {
             let t = c.type
             var mine: [Int] = []
             // A single server that holds the job whole, best fit.
@@ -300,7 +343,7 @@ public struct HopsLRFPlanner: RoundPlanner {
             let kept = previous[job.id].map { $0.type == c.type && Set($0.workers) == Set(workers) } ?? false
             assignments.append(RoundAssignment(jobID: job.id, typeIndex: c.type, workers: workers, keepsPreviousWorkers: kept))
             let servers = Set(workers.map { serverOfWorker[$0]! })
-            next[job.id] = (c.type, workers, c.server ?? (servers.count == 1 && job.scaleFactor > 1 ? servers.first : nil))
+            next[job.id] = (c.type, workers, packedServer[job.id] ?? (servers.count == 1 && job.scaleFactor > 1 ? servers.first : nil))
         }
         previous = next
         assignments.sort { $0.jobID < $1.jobID }
@@ -310,17 +353,17 @@ public struct HopsLRFPlanner: RoundPlanner {
     /// Window jobs in priority order, each on its best configuration that still fits.
     private func greedy(window: [PolicyJob], configs: [Config]) -> [Int: Config] {
         var freeOfType = pool.capacity
-        var freeOnServer: [[Int]] = pool.servers.map { $0.map(\.count) }
+        var freeInClass = classes.map { $0.size * $0.servers.count }
         var chosen: [Int: Config] = [:]
         for j in window.indices {
             let scale = window[j].scaleFactor
             let fitting = configs.filter { c in
-                c.job == j && freeOfType[c.type] >= scale && (c.server.map { freeOnServer[c.type][$0] >= scale } ?? true)
+                c.job == j && freeOfType[c.type] >= scale && (c.cls.map { freeInClass[$0] >= scale } ?? true)
             }
             guard let c = fitting.max(by: { $0.speed < $1.speed }) else { continue }
             chosen[j] = c
             freeOfType[c.type] -= scale
-            if let s = c.server { freeOnServer[c.type][s] -= scale }
+            if let cls = c.cls { freeInClass[cls] -= scale }
         }
         return chosen
     }
