@@ -5,12 +5,13 @@
 // (1 on a job's fastest type, 0 where it cannot run). A bundle y (GPUs, or GPU-seconds, per type)
 // is worth v_k(y) = sum_t s_k[t] * y[t] to tenant k.
 //
-// Envy between tenants compares bundles at the tenant's own amount: tenant k envies l by
+// Envy between tenants compares bundles at amounts a_k: tenant k envies l by
 //
-//     envy(k, l) = max(0, |y_k| / |y_l| * v_k(y_l) - v_k(y_k)) / v_k(y_k)
+//     envy(k, l) = max(0, a_k / a_l * v_k(y_l) - v_k(y_k)) / v_k(y_k)
 //
-// (|y| = the bundle's GPUs): how much more k would get from l's mix of GPU types, scaled to the
-// GPUs k has. How *many* GPUs each tenant gets is the weighted max-min share (`entitledGPUs`),
+// how much more k would get from l's mix of GPU types, scaled to k's amount. For one allocation
+// (`check`) the amounts are the entitled GPUs; over a run (the simulator's `envy_max`) the
+// GPU-seconds each tenant received. How *many* GPUs each tenant gets is the weighted max-min share (`entitledGPUs`),
 // reported as share received vs entitled.
 
 /// A tenant of a run: a name and a weight (> 0).
