@@ -243,3 +243,31 @@ struct SystemRandomNumberGeneratorSeeded: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Bourse's latency-ratio knob.
+final class BourseLatencyRatioKnobTests: XCTestCase {
+    func testTheKnobRaisesThePriceOfJobsThatWaitedInProportionToTheirLength() {
+        let pool = WorkerPool(types: ["v100"], servers: [[[0], [1]]])
+        var parameters = BourseRoundPlanner.Parameters()
+        let off = BourseRoundPlanner(pool: pool, parameters: parameters)
+        parameters.latencyRatioWeight = 2
+        let on = BourseRoundPlanner(pool: pool, parameters: parameters)
+        // 1000 units of work at speed 1: alone it takes 1000 s.
+        func job(age: Double, remaining: Double) -> PolicyJob {
+            PolicyJob(id: 0, scaleFactor: 1, throughputs: [1], stepsRemaining: remaining, timeSinceArrival: age)
+        }
+        let waited = job(age: 1000, remaining: 1000)  // waited 1000 s: LR = 1
+        let ran = job(age: 1000, remaining: 0.0001)  // ran the whole time: LR = 0
+        for j in [waited, ran] {
+            let base = off.agingFactor(j, totalWork: 1000, bestSpeed: 1, activeJobs: 2)
+            let lr = max(0, j.timeSinceArrival - (1000 - j.stepsRemaining)) / 1000
+            XCTAssertEqual(on.agingFactor(j, totalWork: 1000, bestSpeed: 1, activeJobs: 2), base * pow(1 + lr, 2), accuracy: 1e-9)
+        }
+        XCTAssertEqual(
+            on.agingFactor(waited, totalWork: 1000, bestSpeed: 1, activeJobs: 2)
+                / off.agingFactor(waited, totalWork: 1000, bestSpeed: 1, activeJobs: 2), 4, accuracy: 1e-9)
+        XCTAssertEqual(
+            on.agingFactor(ran, totalWork: 1000, bestSpeed: 1, activeJobs: 2),
+            off.agingFactor(ran, totalWork: 1000, bestSpeed: 1, activeJobs: 2), accuracy: 1e-5)
+    }
+}

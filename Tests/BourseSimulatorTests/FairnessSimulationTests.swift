@@ -90,6 +90,18 @@ final class FairnessSimulationTests: XCTestCase {
         XCTAssertLessThanOrEqual(hops.metrics.fragmentation, las.metrics.fragmentation)
     }
 
+    /// Bourse's latency-ratio knob lowers its maximum LR (dev-80-multi: 2.69 -> 2.10 in
+    /// docs/fairness.md).
+    func testBourseLatencyRatioKnobLowersMaxLR() throws {
+        let (table, jobs) = try load("dev-80-multi")
+        var o = options()
+        o.estimator = .oracle
+        let off = try Simulation(trace: jobs, cluster: cluster(4), table: table, policy: "bourse", options: o).run()
+        o.bourse.latencyRatioWeight = 4
+        let on = try Simulation(trace: jobs, cluster: cluster(4), table: table, policy: "bourse", options: o).run()
+        XCTAssertLessThan(on.metrics.lrMax, off.metrics.lrMax * 0.8)
+    }
+
     /// Tenant weights move the GPU time each tenant gets, under every weight-aware policy.
     func testHeavierTenantsGetMoreGPUTime() throws {
         let (table, _) = try load("dev-80-multi")
