@@ -33,6 +33,12 @@ struct Sim: ParsableCommand {
             docs/bourse-policy.md for Bourse's policy. The restart delay defaults to 30 s when a \
             bourse policy is in the run (then for every policy of the run, so comparisons are \
             like with like) and to 0 s (Gavel's) otherwise.
+
+            Tenants: --tenants N shares the cluster between N tenants (the cluster config's \
+            tenants: list with its weights, or N equal ones), jobs assigned round-robin in an order \
+            drawn from --seed; the JSON then reports envy_max and, per tenant, the share of GPU \
+            time received vs entitled and the average JCT. oef, gavel-las, hops-lrf and the bourse \
+            policies respect the weights (docs/fairness.md).
             """)
 
     @Option(help: ArgumentHelp("Trace file in Gavel's format (see data/README.md).", valueName: "file"))
@@ -140,6 +146,32 @@ struct Sim: ParsableCommand {
         help: ArgumentHelp("With --shards: fraction of messages delivered twice.", valueName: "fraction"))
     var netDuplicate: Double = 0
 
+    @Option(
+        name: .customLong("fairness-lr"),
+        help: ArgumentHelp(
+            "bourse policies: exponent k of the latency-ratio term (1 + LR)^k in the price (0 = off; larger favours jobs that waited longest relative to their length, see docs/fairness.md).",
+            valueName: "k"))
+    var fairnessLR: Double = 0
+
+    @Option(
+        help: ArgumentHelp(
+            "Tenants sharing the cluster, jobs assigned round-robin in an order drawn from --seed: a count N (the cluster config's first N tenants, or N equal tenants t0..t(N-1) if it declares none) or names declared in the config's tenants: list.",
+            valueName: "N|a,b,..."))
+    var tenants: String?
+
+    @Option(
+        name: .customLong("hops-window"),
+        help: ArgumentHelp(
+            "hops-lrf: service window, as GPUs of the queue head over the cluster's GPUs.", valueName: "factor"))
+    var hopsWindow: Double = HopsLRFPlanner.Parameters().windowFactor
+
+    @Option(
+        name: .customLong("hops-sensitivity"),
+        help: ArgumentHelp(
+            "hops-lrf: a job whose spread speed is below this fraction of its packed speed runs on one node only.",
+            valueName: "ratio"))
+    var hopsSensitivity: Double = HopsLRFPlanner.Parameters().sensitivityThreshold
+
     @Flag(help: "Never draw a progress bar.")
     var quiet = false
 
@@ -152,6 +184,12 @@ struct Sim: ParsableCommand {
         guard fairnessThreshold > 0, fairnessExponent >= 0 else {
             throw ValidationError("--fairness-threshold must be > 0 and --fairness-exponent >= 0")
         }
+        guard fairnessLR >= 0, fairnessLR.isFinite else { throw ValidationError("--fairness-lr must be >= 0") }
+        guard hopsWindow > 0, hopsWindow.isFinite else { throw ValidationError("--hops-window must be > 0") }
+        guard hopsSensitivity >= 0, hopsSensitivity <= 1 else {
+            throw ValidationError("--hops-sensitivity must be between 0 and 1")
+        }
+        if let tenants, Int(tenants) != nil, Int(tenants)! < 1 { throw ValidationError("--tenants must be >= 1") }
         guard EstimatorMode(rawValue: estimator) != nil else { throw ValidationError("--estimator must be oracle or cf") }
         guard effectiveRestart >= 0, effectiveRestart < round else {
             throw ValidationError("--restart-seconds must be >= 0 and shorter than --round")
@@ -206,6 +244,10 @@ struct Sim: ParsableCommand {
         options.bourse.fairnessThreshold = fairnessThreshold
         options.bourse.fairnessExponent = fairnessExponent
         options.bourse.projectAtBestSpeed = fairnessProjection == "best"
+        options.bourse.latencyRatioWeight = fairnessLR
+        options.hops.windowFactor = hopsWindow
+        options.hops.sensitivityThreshold = hopsSensitivity
+        options.tenants = try SimFiles.report { try Sim.tenants(tenants, config: clusterConfig, file: cluster) }
         options.seed = seed
         options.throughputMode = ThroughputMode(rawValue: throughputMode)!
         options.lpMethod = lpMethod == "simplex" ? .simplex : .interiorPoint
@@ -272,6 +314,7 @@ struct Sim: ParsableCommand {
             FTF           max \(String(format: "%.2f", m.ftfMax))  mean \(String(format: "%.2f", m.ftfMean))
             LR max        \(String(format: "%.2f", m.lrMax))
             fragmentation \(String(format: "%.3f", m.fragmentation))
+            envy max      \(String(format: "%.3f", m.envyMax)) over \(m.tenants.count) tenant(s)\(m.tenants.count > 1 ? ": " + m.tenants.map { "\($0.name) \(String(format: "%.2f", $0.shareReceived))/\(String(format: "%.2f", $0.shareEntitled)) of GPU time, JCT \(String(format: "%.2f", $0.avgJCT / 3600)) h" }.joined(separator: "; ") : "")
             restarts      \(m.restarts)
             simulated     \(r.rounds) rounds, \(r.events) events, \(r.allocations) allocations in \(String(format: "%.2f", seconds)) s (\(Int(Double(r.events) / max(seconds, 1e-9))) events/s)
             """ + tradingSummary(r)
@@ -304,6 +347,7 @@ struct Sim: ParsableCommand {
         row("FTF mean") { String(format: "%.2f", $0.metrics.ftfMean) }
         row("LR max") { String(format: "%.2f", $0.metrics.lrMax) }
         row("fragmentation") { String(format: "%.3f", $0.metrics.fragmentation) }
+        row("envy max") { String(format: "%.3f", $0.metrics.envyMax) }
         row("restarts") { String($0.metrics.restarts) }
         if results.contains(where: { !$0.trading.isEmpty }) {
             row("objective ratio") { $0.trading["objective_ratio_mean"].map { String(format: "%.3f", $0) } ?? "-" }
@@ -324,6 +368,34 @@ struct Sim: ParsableCommand {
             if i == 0 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
         }
         return out
+    }
+
+    /// The run's tenants from `--tenants` and the config's `tenants:` list (errors name the field).
+    static func tenants(_ option: String?, config: ClusterConfig, file: String) throws -> [Tenant] {
+        let declared = config.tenants.map { Tenant(name: $0.name, weight: $0.weight) }
+        guard let option else { return declared.isEmpty ? [Tenant(name: "default")] : declared }
+        if let n = Int(option) {
+            guard n >= 1 else { throw SimFailure("--tenants must be >= 1") }
+            if declared.isEmpty { return Tenant.equal(n) }
+            guard n <= declared.count else {
+                throw SimFailure(
+                    "--tenants \(n): \(file) declares only \(declared.count) tenants (tenants: \(declared.map(\.name).joined(separator: ", ")))")
+            }
+            return Array(declared.prefix(n))
+        }
+        let names = option.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !declared.isEmpty else {
+            throw SimFailure("--tenants: \(file) declares no tenants: list; give a count instead, e.g. --tenants 4")
+        }
+        var seen = Set<String>()
+        return try names.map { name in
+            guard seen.insert(name).inserted else { throw SimFailure("--tenants: tenant '\(name)' named twice") }
+            do {
+                return declared[try Tenant.index(of: name, in: declared, field: "--tenants")]
+            } catch {
+                throw SimFailure("\(error) in \(file)")
+            }
+        }
     }
 
     private func hours(_ seconds: Double) -> String {

@@ -20,6 +20,9 @@ public struct ClusterConfig: Sendable, Hashable {
     public var restartSeconds: Double
     /// The optional `security:` section: cluster key source, tenant tokens (see ``SecurityConfig``).
     public var security = SecurityConfig()
+    /// Tenants sharing the cluster with their weights (optional top-level `tenants:`); empty =
+    /// one tenant.
+    public var tenants: [TenantSpec] = []
 
     public init(
         name: String, gpuTypes: [GPUTypeSpec], network: NetworkSpec = .default, gateway: GatewaySpec,
@@ -48,6 +51,17 @@ public struct ClusterConfig: Sendable, Hashable {
     public var totalGPUs: Int { gpuCounts.values.reduce(0, +) }
 
     public func rack(_ id: String) -> RackSpec? { racks.first { $0.id == id } }
+}
+
+/// A tenant of the cluster: a name and a weight (its share of the cluster relative to the others).
+public struct TenantSpec: Sendable, Hashable {
+    public var name: String
+    public var weight: Double
+
+    public init(name: String, weight: Double = 1) {
+        self.name = name
+        self.weight = weight
+    }
 }
 
 public struct GPUTypeSpec: Sendable, Hashable {

@@ -23,6 +23,8 @@ import Yams
 //       nodes:                      # required, non-empty
 //         - {id: r0-n0, gpus: {v100: 4}}                             # one node
 //         - {prefix: r0-n, from: 1, count: 3, gpus: {v100: 4}}       # group: r0-n1, r0-n2, r0-n3
+//   tenants:                        # optional; unique names, weight > 0 (default 1)
+//     - {name: vision, weight: 2}
 //
 //   security:                       # optional (see SecurityConfig and the block at the end)
 //     cluster_key_env: BOURSE_CLUSTER_KEY   # or cluster_key_file: path (relative to the config)
@@ -112,6 +114,7 @@ private struct ConfigReader {
         guard let fields = mapping(root, "", keys: [
             "name", "round_seconds", "speedup", "restart_seconds", "gpu_types", "network", "gateway", "racks",
             "security",
+            "tenants",
         ]) else { return nil }
 
         let name = required(fields, "name", in: root, "", hint: "a label for logs, e.g. 'demo'").flatMap { string($0, "name") }
@@ -133,15 +136,42 @@ private struct ConfigReader {
             .flatMap { readRacks($0, "racks", gpuTypes: gpuTypes, &addresses) }
 
         let security = fields["security"].map { readSecurity($0, "security") } ?? SecurityConfig()
+        let tenants = fields["tenants"].map { readTenants($0, "tenants") } ?? []
 
         guard let name, let gpuTypes, let gateway, let racks,
-              let roundSeconds, let speedup, let restartSeconds, let network
+              let roundSeconds, let speedup, let restartSeconds, let network, let tenants
         else { return nil }
         var config = ClusterConfig(
             name: name, gpuTypes: gpuTypes, network: network, gateway: gateway, racks: racks,
             roundSeconds: roundSeconds, speedup: speedup, restartSeconds: restartSeconds)
         if let security { config.security = security }
+        config.tenants = tenants
         return config
+    }
+
+    mutating func readTenants(_ node: Node, _ path: String) -> [TenantSpec]? {
+        guard let items = sequence(node, path) else { return nil }
+        var tenants: [TenantSpec] = []
+        var seen: [String: String] = [:]
+        var ok = true
+        for (i, item) in items.enumerated() {
+            let itemPath = "\(path)[\(i)]"
+            guard let fields = mapping(item, itemPath, keys: ["name", "weight"]) else { ok = false; continue }
+            let name = required(fields, "name", in: item, itemPath, hint: "e.g. vision").flatMap { string($0, join(itemPath, "name")) }
+            let weight = fields["weight"].map { positive($0, join(itemPath, "weight")) } ?? 1
+            guard let name, let weight else { ok = false; continue }
+            if name.isEmpty {
+                fail(join(itemPath, "name"), fields["name"], "must not be empty")
+                ok = false
+            } else if let first = seen[name] {
+                fail(join(itemPath, "name"), fields["name"], "duplicate tenant '\(name)' (first declared at \(first))")
+                ok = false
+            } else {
+                seen[name] = itemPath
+                tenants.append(TenantSpec(name: name, weight: weight))
+            }
+        }
+        return ok ? tenants : nil
     }
 
     // MARK: Sections

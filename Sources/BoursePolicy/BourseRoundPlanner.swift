@@ -21,6 +21,11 @@ public struct BourseRoundPlanner: RoundPlanner {
         /// Project the remaining work at the job's fair-share (isolated 1/N) throughput (false,
         /// the default: a fair-share-deficit measure) or at its best speed (true, optimistic).
         public var projectAtBestSpeed = false
+        /// Latency-ratio fairness term (Hops' LR): the aging factor is further multiplied by
+        /// (1 + LR)^latencyRatioWeight, LR = estimated waiting time / run time alone at the best
+        /// speed. 0 (the default) leaves the price as it was; larger values favour the jobs that
+        /// waited longest relative to their length (see docs/fairness.md).
+        public var latencyRatioWeight: Double = 0
         /// Bonus for finishing early inside the round (fraction of a whole job's value).
         public var finishBonus: Double = 0.1
         /// Relative precision of the auction prices.
@@ -142,7 +147,11 @@ public struct BourseRoundPlanner: RoundPlanner {
         guard isolated > 0, bestSpeed > 0, totalWork > 0 else { return 1 }
         let projected = parameters.projectAtBestSpeed ? bestSpeed : isolated
         let rho = (job.timeSinceArrival + job.stepsRemaining / projected) / (totalWork / isolated)
-        return 1 + pow(max(rho, 0) / parameters.fairnessThreshold, parameters.fairnessExponent)
+        let aging = 1 + pow(max(rho, 0) / parameters.fairnessThreshold, parameters.fairnessExponent)
+        guard parameters.latencyRatioWeight > 0 else { return aging }
+        // Waiting time estimated as time in system minus the time the work done took at best speed.
+        let wait = max(0, job.timeSinceArrival - (totalWork - job.stepsRemaining) / bestSpeed)
+        return aging * pow(1 + wait / (totalWork / bestSpeed), parameters.latencyRatioWeight)
     }
 
     /// A job's elastic profile (its trace configuration when it has none) and its aging factor

@@ -27,6 +27,12 @@ public enum PolicyCatalog {
         Entry(
             name: "gavel-makespan", gavelName: "min_total_duration_perf",
             summary: "minimise the time until all active jobs finish (makespan)"),
+        Entry(
+            name: "oef", gavelName: "-",
+            summary: "OEF: max normalised throughput, envy-free + sharing incentive across tenants (LP)"),
+        Entry(
+            name: "oef-nc", gavelName: "-",
+            summary: "OEF non-cooperative: same GPU-type mix for every tenant (strategy-proof)"),
     ]
 
     /// The Gavel allocation policies (`make` builds them).
@@ -43,8 +49,18 @@ public enum PolicyCatalog {
             summary: "bourse, worker counts pinned to the trace's scale factor"),
     ]
 
-    /// Every policy name `bourse sim` accepts: the Gavel policies, then Bourse's planners.
-    public static var allEntries: [Entry] { entries + plannerEntries }
+    /// Round planners after Hops (SoCC'24) (`HopsLRFPlanner`).
+    public static let hopsEntries: [Entry] = [
+        Entry(
+            name: "hops-lrf", gavelName: "-",
+            summary: "Hops: latency-ratio priority, service window, placement IP, fragment filling"),
+    ]
+
+    /// True for the Hops planners.
+    public static func isHops(_ name: String) -> Bool { hopsEntries.contains { $0.name == name } }
+
+    /// Every policy name `bourse sim` accepts: the allocation policies, then the round planners.
+    public static var allEntries: [Entry] { entries + plannerEntries + hopsEntries }
     public static var allNames: [String] { allEntries.map(\.name) }
 
     /// True for Bourse's own planners.
@@ -58,6 +74,8 @@ public enum PolicyCatalog {
         case "gavel-ftf", "finish_time_fairness_perf": return FinishTimeFairnessPolicy(lpMethod: lpMethod)
         case "gavel-maxsum", "max_sum_throughput_perf": return MaxSumThroughputPolicy(lpMethod: lpMethod)
         case "gavel-makespan", "min_total_duration_perf": return MinTotalDurationPolicy(lpMethod: lpMethod)
+        case "oef": return OEFPolicy(mode: .cooperative, lpMethod: lpMethod)
+        case "oef-nc": return OEFPolicy(mode: .nonCooperative, lpMethod: lpMethod)
         default:
             throw PolicyError("unknown policy '\(name)'; known policies: \(names.joined(separator: ", "))")
         }

@@ -15,11 +15,17 @@ public struct PolicyJob: Sendable, Hashable {
     /// The job's elastic configurations, for planners that resize jobs (Bourse); nil = fixed at
     /// `scaleFactor` with `throughputs` (Gavel's policies ignore it).
     public var elastic: ElasticProfile?
+    /// The tenant the job belongs to (an index into the run's tenant list; 0 = the only tenant).
+    public var tenant: Int = 0
+    /// The tenant's weight (> 0); policies that share the cluster between tenants use it.
+    public var tenantWeight: Double = 1
 
     public init(
         id: Int, scaleFactor: Int, priorityWeight: Double = 1, throughputs: [Double], stepsRemaining: Double,
-        timeSinceArrival: Double = 0, elastic: ElasticProfile? = nil
+        timeSinceArrival: Double = 0, elastic: ElasticProfile? = nil, tenant: Int = 0, tenantWeight: Double = 1
     ) {
+        self.tenant = tenant
+        self.tenantWeight = tenantWeight
         self.id = id
         self.scaleFactor = scaleFactor
         self.priorityWeight = priorityWeight

@@ -29,6 +29,24 @@ public struct JobRecord: Sendable, Hashable {
     public var finishTimeFairness: Double
     /// waiting time / run time alone on its fastest GPU type.
     public var latencyRatio: Double
+    /// Index of the job's tenant in `SimulationOptions.tenants`.
+    public var tenant: Int = 0
+}
+
+/// What one tenant got over a run.
+public struct TenantMetrics: Sendable, Hashable {
+    public var name: String
+    public var weight: Double
+    public var jobs: Int
+    public var avgJCT: Double
+    /// Over the rounds the tenant had jobs in the system: its GPU-seconds / all jobs' GPU-seconds.
+    public var shareReceived: Double
+    /// Over the same rounds: its weight / the weights of the tenants with jobs in the system,
+    /// averaged with the rounds' GPU-seconds as weights.
+    public var shareEntitled: Double
+    /// GPU-seconds per pool type, and the tenant's speed-up vector over them.
+    public var gpuSecondsByType: [Double]
+    public var speedUp: [Double]
 }
 
 /// The numbers of `docs/simulator.md` / the evaluation notes, computed from the job records.
@@ -52,8 +70,17 @@ public struct SimulationMetrics: Sendable, Hashable {
     /// could have used that many GPUs of that type.
     public var fragmentation: Double
     public var restarts: Int
+    /// Per tenant (in `SimulationOptions.tenants` order).
+    public var tenants: [TenantMetrics]
+    /// Largest envy between two tenants over the run (0 with one tenant); see `TenantFairness`.
+    public var envyMax: Double
 
-    init(records: [JobRecord], makespan: Double, utilization: Double, gavelUtilization: Double, fragmentation: Double) {
+    init(
+        records: [JobRecord], makespan: Double, utilization: Double, gavelUtilization: Double, fragmentation: Double,
+        tenants: [TenantMetrics] = []
+    ) {
+        self.tenants = tenants
+        envyMax = TenantFairness.maxEnvy(speedUps: tenants.map(\.speedUp), bundles: tenants.map(\.gpuSecondsByType))
         let jcts = records.map(\.jct).sorted()
         jobs = records.count
         avgJCT = jcts.isEmpty ? 0 : jcts.reduce(0, +) / Double(jcts.count)
@@ -123,6 +150,18 @@ public struct SimulationResult: Sendable {
             "ftf_mean": .number(m.ftfMean),
             "lr_max": .number(m.lrMax),
             "fragmentation": .number(m.fragmentation),
+            "envy_max": .number(m.envyMax),
+            "tenants": .object(
+                Dictionary(
+                    m.tenants.map { t in
+                        (
+                            t.name,
+                            JSONValue.object([
+                                "weight": .number(t.weight), "jobs": .number(Double(t.jobs)), "avg_jct_s": .number(t.avgJCT),
+                                "share_received": .number(t.shareReceived), "share_entitled": .number(t.shareEntitled),
+                            ])
+                        )
+                    }, uniquingKeysWith: { a, _ in a })),
             "restarts": .number(Double(m.restarts)),
             "restarts_per_job": .number(m.jobs > 0 ? Double(m.restarts) / Double(m.jobs) : 0),
             "round_s": .number(options.roundSeconds),

@@ -44,6 +44,11 @@ public struct SimulationOptions: Sendable, Hashable {
     public var shards: Int? = nil
     /// The sharded run's trading protocol and simulated network (delay, loss, duplication).
     public var sharding = ShardedRoundPlanner.Configuration()
+    /// Tenants sharing the cluster (name, weight > 0); jobs are assigned to them round-robin in
+    /// an order drawn from `seed`. One tenant (the default) changes nothing.
+    public var tenants: [Tenant] = [Tenant(name: "default")]
+    /// Knobs of `hops-lrf`.
+    public var hops = HopsLRFPlanner.Parameters()
 
     public init() {}
 }
@@ -131,6 +136,8 @@ public struct Simulation: Sendable {
     let elasticBelief: [ElasticProfile]?
     /// `--estimator cf`: the estimator state at the start of the run (prior observations).
     let initialEstimates: EstimatedThroughputs?
+    /// Tenant (index into `options.tenants`) of every trace job.
+    let tenantOf: [Int]
     var mechanism: any RoundPlanner
 
     public init(
@@ -145,11 +152,32 @@ public struct Simulation: Sendable {
             throw SimulationError(
                 "the restart delay must be >= 0 and shorter than a round (\(options.roundSeconds) s), got \(options.restartSeconds)")
         }
+        do {
+            try Tenant.validate(options.tenants)
+        } catch {
+            throw SimulationError("\(error)")
+        }
         self.trace = trace
         self.cluster = cluster
         self.options = options
+        // A job naming its tenant keeps it (it must be declared); the others go round-robin.
+        var tenantOf =
+            options.tenants.count > 1
+            ? Tenant.roundRobin(jobs: trace.count, tenants: options.tenants.count, seed: options.seed)
+            : Array(repeating: 0, count: trace.count)
+        for (i, job) in trace.enumerated() {
+            guard let name = job.tenant else { continue }
+            do {
+                tenantOf[i] = try Tenant.index(of: name, in: options.tenants)
+            } catch {
+                throw SimulationError("job \(i) (trace line \(i + 1)): \(error)")
+            }
+        }
+        self.tenantOf = tenantOf
         let isBourse = PolicyCatalog.isBourse(policy)
-        let policyObject: (any AllocationPolicy)? = isBourse ? nil : try PolicyCatalog.make(policy, lpMethod: options.lpMethod)
+        let isHops = PolicyCatalog.isHops(policy)
+        let policyObject: (any AllocationPolicy)? =
+            isBourse || isHops ? nil : try PolicyCatalog.make(policy, lpMethod: options.lpMethod)
         self.policyName = policyObject?.name ?? policy
         self.gavelPolicyName = policyObject?.gavelName ?? "-"
 
@@ -211,7 +239,20 @@ public struct Simulation: Sendable {
         plannedThroughput = planned
         consolidatedThroughput = together
         spreadThroughput = spread
-        if let policyObject {
+        if isHops {
+            // Fixed at the trace's scale factor; the planner sees packed and spread speeds.
+            let truth = try trace.enumerated().map { i, job in
+                try Simulation.elasticProfile(
+                    job: job, line: i + 1, table: table, types: types, mode: options.throughputMode, fixed: true,
+                    speedModel: speedModel)
+            }
+            elasticTruth = truth
+            elasticBelief = truth
+            initialEstimates = nil
+            var parameters = options.hops
+            parameters.name = policy
+            mechanism = HopsLRFPlanner(pool: pool, parameters: parameters)
+        } else if let policyObject {
             elasticTruth = nil
             elasticBelief = nil
             initialEstimates = nil
@@ -418,6 +459,14 @@ struct Engine {
     var gavelWorkerTime: [Int: Double] = [:]
     var fragmentationSum = 0.0
     var fragmentationRounds = 0
+    /// GPU-seconds each tenant's jobs ran, per pool type.
+    var tenantGPUSeconds: [[Double]]
+    /// Per tenant, over the rounds it had active jobs: GPU-seconds all jobs ran, and the part of
+    /// them its weight entitled it to (w_k / weights of the tenants active in the round).
+    var tenantRoundGPUSeconds: [Double]
+    var tenantEntitledGPUSeconds: [Double]
+    /// Weight share of each tenant in the round being run (0 = not active).
+    var roundEntitlement: [Double]
     var rounds = 0
     var events = 0
 
@@ -433,6 +482,11 @@ struct Engine {
         restarts = Array(repeating: 0, count: n)
         dispatches = Array(repeating: 0, count: n)
         everRan = Array(repeating: false, count: n)
+        tenantGPUSeconds = Array(
+            repeating: Array(repeating: 0, count: simulation.pool.types.count), count: simulation.options.tenants.count)
+        tenantRoundGPUSeconds = Array(repeating: 0, count: simulation.options.tenants.count)
+        tenantEntitledGPUSeconds = Array(repeating: 0, count: simulation.options.tenants.count)
+        roundEntitlement = Array(repeating: 0, count: simulation.options.tenants.count)
     }
 
     mutating func run(progress: ((SimulationProgress) -> Void)?) throws -> SimulationResult {
@@ -465,6 +519,11 @@ struct Engine {
 
             // Account the round that just ended, latest finish first (Gavel's heap order).
             running.sort { $0.finish != $1.finish ? $0.finish > $1.finish : $0.job < $1.job }
+            let roundGPUSeconds = running.reduce(0.0) { $0 + Double($1.workers.count) * ($1.finish - $1.start) }
+            for k in roundEntitlement.indices where roundEntitlement[k] > 0 {
+                tenantRoundGPUSeconds[k] += roundGPUSeconds
+                tenantEntitledGPUSeconds[k] += roundEntitlement[k] * roundGPUSeconds
+            }
             for task in running {
                 events += 1
                 let credited = task.finish - roundStart
@@ -472,6 +531,7 @@ struct Engine {
                 runSeconds[task.job] += task.finish - task.start
                 runSecondsByType[task.job][task.type] += task.finish - task.start
                 busyGPUSeconds += Double(task.workers.count) * (task.finish - task.start)
+                tenantGPUSeconds[sim.tenantOf[task.job]][task.type] += Double(task.workers.count) * (task.finish - task.start)
                 for worker in task.workers { gavelWorkerTime[worker, default: 0] += credited }
                 mechanism.recordExecution(job: task.job, typeIndex: task.type, seconds: credited)
                 if estimates != nil { try feedBack(task) }
@@ -494,14 +554,23 @@ struct Engine {
 
             // Plan and start the next round.
             let active = mechanism.activeJobs
+            let tenantShare = tenantShares(active: active)
             let snapshot = try active.map { id in
                 let (throughputs, elastic) = try belief(job: id)
+                let tenant = sim.tenantOf[id]
                 return PolicyJob(
-                    id: id, scaleFactor: trace[id].scaleFactor, priorityWeight: trace[id].priorityWeight,
+                    id: id, scaleFactor: trace[id].scaleFactor,
+                    priorityWeight: trace[id].priorityWeight * tenantShare[tenant],
                     throughputs: throughputs, stepsRemaining: Double(trace[id].totalSteps - stepsDone[id]),
-                    timeSinceArrival: now - trace[id].arrivalTime, elastic: elastic)
+                    timeSinceArrival: now - trace[id].arrivalTime, elastic: elastic, tenant: tenant,
+                    tenantWeight: sim.options.tenants[tenant].weight)
             }
             let plan = try mechanism.planRound(now: now, jobs: snapshot)
+            let activeTenants = Set(active.map { sim.tenantOf[$0] })
+            let activeWeight = activeTenants.reduce(0.0) { $0 + sim.options.tenants[$1].weight }
+            for k in roundEntitlement.indices {
+                roundEntitlement[k] = activeTenants.contains(k) ? sim.options.tenants[k].weight / activeWeight : 0
+            }
             rounds += 1
             events += 1
             if !active.isEmpty { recordFragmentation(plan: plan, active: active, totalGPUs: totalGPUs) }
@@ -546,6 +615,21 @@ struct Engine {
                 SimulationProgress(simulatedSeconds: now, completedJobs: completed, totalJobs: trace.count, rounds: rounds))
         }
         return makeResult(end: now)
+    }
+
+    /// The factor each tenant's jobs' priority weights are multiplied by, so that a tenant's
+    /// jobs together weigh what its weight entitles it to: (w_k / sum of the weights of tenants
+    /// with active jobs) * (active jobs / active jobs of tenant k). Exactly 1 with one tenant, and
+    /// with equally weighted tenants that have equally many jobs.
+    func tenantShares(active: [Int]) -> [Double] {
+        let tenants = sim.options.tenants
+        guard tenants.count > 1 else { return [1] }
+        var count = Array(repeating: 0, count: tenants.count)
+        for id in active { count[sim.tenantOf[id]] += 1 }
+        let weightSum = tenants.indices.filter { count[$0] > 0 }.reduce(0.0) { $0 + tenants[$1].weight }
+        return tenants.indices.map { k in
+            count[k] > 0 ? tenants[k].weight / weightSum * Double(active.count) / Double(count[k]) : 1
+        }
     }
 
     /// What the planner believes about job `id`: throughputs of its trace configuration per type
@@ -643,7 +727,7 @@ struct Engine {
                     arrival: job.arrivalTime, completion: completion[i], jct: jct, runSeconds: runSeconds[i],
                     runSecondsByType: Dictionary(uniqueKeysWithValues: zip(snapshotTypes, runSecondsByType[i])),
                     waitSeconds: wait, restarts: restarts[i], dispatches: dispatches[i], averageActiveJobs: n,
-                    finishTimeFairness: jct / isolatedTime, latencyRatio: wait / ideal))
+                    finishTimeFairness: jct / isolatedTime, latencyRatio: wait / ideal, tenant: sim.tenantOf[i]))
         }
         let totalGPUs = Double(capacity.reduce(0, +))
         let span = end - firstArrival
@@ -655,12 +739,38 @@ struct Engine {
             records: records, makespan: span,
             utilization: span > 0 ? busyGPUSeconds / (totalGPUs * span) : 0,
             gavelUtilization: gavelUtilization,
-            fragmentation: fragmentationRounds > 0 ? fragmentationSum / Double(fragmentationRounds) : 0)
+            fragmentation: fragmentationRounds > 0 ? fragmentationSum / Double(fragmentationRounds) : 0,
+            tenants: tenantMetrics(records: records))
         return SimulationResult(
             policy: sim.policyName, gavelPolicy: sim.gavelPolicyName, cluster: sim.cluster.name,
             gpus: Dictionary(uniqueKeysWithValues: zip(snapshotTypes, capacity)), options: sim.options,
             records: records, metrics: metrics, rounds: rounds, events: events,
             allocations: mechanism.allocationCount, trading: mechanism.tradingFigures)
+    }
+}
+
+extension Engine {
+    /// Per tenant: jobs, average JCT, share of the GPU-seconds received vs entitled (over the
+    /// rounds the tenant had jobs in the system, entitled = its weight / the weights of the tenants
+    /// with jobs in the system, round by round), and the
+    /// largest envy between tenants over the run (`TenantFairness.maxEnvy` on each tenant's
+    /// GPU-seconds per type, valued with its speed-up vector over all its jobs).
+    func tenantMetrics(records: [JobRecord]) -> [TenantMetrics] {
+        let tenants = sim.options.tenants
+        let types = sim.pool.types.count
+        var jobsOf: [[Int]] = Array(repeating: [], count: tenants.count)
+        for r in records { jobsOf[r.tenant].append(r.id) }
+        let used = tenantGPUSeconds.map { $0.reduce(0, +) }
+        return tenants.indices.map { k in
+            let jcts = jobsOf[k].map { records[$0].jct }
+            let jobs = jobsOf[k].map { PolicyJob(id: $0, scaleFactor: 1, throughputs: sim.plannedThroughput[$0], stepsRemaining: 1) }
+            return TenantMetrics(
+                name: tenants[k].name, weight: tenants[k].weight, jobs: jcts.count,
+                avgJCT: jcts.isEmpty ? 0 : jcts.reduce(0, +) / Double(jcts.count),
+                shareReceived: tenantRoundGPUSeconds[k] > 0 ? used[k] / tenantRoundGPUSeconds[k] : 0,
+                shareEntitled: tenantRoundGPUSeconds[k] > 0 ? tenantEntitledGPUSeconds[k] / tenantRoundGPUSeconds[k] : 0,
+                gpuSecondsByType: tenantGPUSeconds[k], speedUp: TenantFairness.speedUp(of: jobs, types: types))
+        }
     }
 }
 
