@@ -67,6 +67,10 @@ public struct ShardPlanner: Sendable {
             planner = BourseRoundPlanner(pool: pool, parameters: parameters)
             elastic = true
             fixed = policy == "bourse-fixed"
+        } else if PolicyCatalog.isHops(policy) {
+            planner = HopsLRFPlanner(pool: pool)
+            elastic = false
+            fixed = true
         } else {
             planner = GavelRoundMechanism(
                 policy: try PolicyCatalog.make(policy), pool: pool,
