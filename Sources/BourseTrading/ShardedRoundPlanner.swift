@@ -75,7 +75,7 @@ public struct ShardedRoundPlanner: RoundPlanner {
         public var trading = TradingParameters()
         public var network = InMemoryNetwork<TradingMessage>.Settings()
         /// A round's trading stops after this many phases even if messages are in flight.
-        public var maxPhases = 16
+        public var maxPhases = 40
         /// Solve the central problem every round to report the objective ratio.
         public var measureObjective = true
         public var seed: UInt64 = 0
@@ -94,7 +94,7 @@ public struct ShardedRoundPlanner: RoundPlanner {
     private var network: InMemoryNetwork<TradingMessage>
     private let shardGPUs: [Int]
     private var order: [Int] = []
-    private var gossip: [Int: Double] = [:]
+    private var gossip: [Int: MarketAsk] = [:]
     private var previous: [RoundAssignment] = []
     private var phase = 0
     private var random: SeededRandom
@@ -193,7 +193,7 @@ public struct ShardedRoundPlanner: RoundPlanner {
 
         // Open the round: renewals and releases.
         for k in shards.indices {
-            var known: [Int: Double] = [:]
+            var known: [Int: MarketAsk] = [:]
             for (g, ask) in gossip where !lostGossip() { known[g] = ask }
             let mine = ordered.filter { home[$0.id] == k }
             let out = shards[k].beginRound(round: round, now: now, homeJobs: mine, activeJobs: ordered.count, gossip: known)

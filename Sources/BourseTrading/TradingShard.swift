@@ -11,12 +11,34 @@ public struct TradingParameters: Sendable, Hashable {
     /// answer was lost); its granted parts are released.
     public var offerTimeoutPhases = 3
     /// A job tries at most this many deals per round.
-    public var dealsPerJobPerRound = 6
+    public var dealsPerJobPerRound = 12
     /// A deal is offered only when its surplus beats the job's local surplus by more than this
     /// (value units: a round's fraction of a job's work).
     public var minimumGain = 1e-6
 
     public init() {}
+}
+
+/// What a shard asks for GPUs of one of its groups: the auction price per GPU, and per number
+/// of GPUs the value its own matching loses when that many are taken away (the marginal value of
+/// its cheapest held or idle GPUs; 0 while idle GPUs cover them).
+public struct MarketAsk: Sendable, Hashable {
+    public var price: Double
+    /// units -> value lost (computed for powers of two up to the group's size).
+    public var costs: [Int: Double]
+
+    public init(price: Double, costs: [Int: Double] = [:]) {
+        self.price = price
+        self.costs = costs
+    }
+
+    /// The cost of `units` GPUs: the marginal loss for the smallest computed count that covers
+    /// them, and never below the auction price.
+    public func cost(_ units: Int) -> Double {
+        let covering = costs.keys.filter { $0 >= units }.min()
+        let marginal = covering.map { costs[$0]! } ?? (costs.keys.max().map { costs[$0]! * Double(units) / Double($0) } ?? 0)
+        return max(price * Double(units), marginal)
+    }
 }
 
 /// Counters of one shard's trading since it started.
@@ -63,8 +85,8 @@ public struct TradingCounters: Sendable, Hashable {
 /// parts of other shards' jobs), and its prices, published as asks.
 public struct ShardRoundOutcome: Sendable, Hashable {
     public var assignments: [RoundAssignment]
-    /// Price per local group after the final matching (the ask for the next round).
-    public var asks: [Double]
+    /// Ask per local group after the final matching (published for the next round).
+    public var asks: [MarketAsk]
     /// Value of the owner's final matching of its home jobs (leased parts excluded).
     public var homeValue: Double
 }
@@ -143,8 +165,8 @@ public struct TradingShard: Sendable {
     public private(set) var leases: [LeaseID: Lease] = [:]
     /// This shard's home jobs' deals (open or confirmed), by job.
     public private(set) var deals: [Int: Deal] = [:]
-    /// Asks known per market group (own groups: the local prices).
-    public private(set) var asks: [Int: Double] = [:]
+    /// Asks known per market group (own groups: computed from the local matching).
+    public private(set) var asks: [Int: MarketAsk] = [:]
     public private(set) var round = 0
     public private(set) var phaseIndex = 0
 
@@ -180,12 +202,12 @@ public struct TradingShard: Sendable {
     }
 
     /// This shard's current prices as asks by market group (what its gossip digest carries).
-    public var ownAsks: [Int: Double] {
-        Dictionary(uniqueKeysWithValues: layout.ids[id].enumerated().map { ($0.element, localPrices[$0.offset]) })
+    public var ownAsks: [Int: MarketAsk] {
+        Dictionary(uniqueKeysWithValues: layout.ids[id].compactMap { g in asks[g].map { (g, $0) } })
     }
 
     /// Asks gossiped by other shards (newest wins; own groups are ignored).
-    public mutating func learnAsks(_ gossip: [Int: Double]) {
+    public mutating func learnAsks(_ gossip: [Int: MarketAsk]) {
         for (g, ask) in gossip where layout.groups.indices.contains(g) && layout.groups[g].owner != id { asks[g] = ask }
     }
 
@@ -203,7 +225,7 @@ public struct TradingShard: Sendable {
     /// the cluster-wide count (for fair shares), `gossip` the asks other shards published.
     /// Returns renewals and releases.
     public mutating func beginRound(
-        round: Int, now: Double, homeJobs jobs: [PolicyJob], activeJobs: Int, gossip: [Int: Double]
+        round: Int, now: Double, homeJobs jobs: [PolicyJob], activeJobs: Int, gossip: [Int: MarketAsk]
     ) -> [TradingMessage] {
         self.round = round
         self.now = now
@@ -246,7 +268,7 @@ public struct TradingShard: Sendable {
                 continue
             }
             let total = Double(deal.parts.reduce(0) { $0 + $1.units })
-            let gain = value - bestLocalSurplus(for: home, profile: profile, aging: aging)
+            let gain = value - homeContribution(of: home)
             guard gain > parameters.minimumGain else {
                 // Home is at least as good now: give the leases back.
                 for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
@@ -350,8 +372,9 @@ public struct TradingShard: Sendable {
         }
         let assignments = try planner.place(picks)
         localPrices = Array(solution.prices.prefix(planner.groups.count))
-        for (local, g) in layout.ids[id].enumerated() { asks[g] = localPrices[local] }
-        return ShardRoundOutcome(assignments: assignments, asks: localPrices, homeValue: solution.value)
+        publishAsks()
+        return ShardRoundOutcome(
+            assignments: assignments, asks: layout.ids[id].map { asks[$0]! }, homeValue: solution.value)
     }
 
     // MARK: - Owner
@@ -452,10 +475,10 @@ public struct TradingShard: Sendable {
             counters.leasesEnded += 1
             let bumped = TradeReject(
                 offerID: lease.offerID, owner: id, buyer: lease.buyer, job: lease.job, group: lease.group,
-                ask: localPrices[lease.group], reason: .outbid)
+                ask: (asks[layout.ids[id][lease.group]]?.cost(lease.units) ?? 0) / Double(lease.units), reason: .outbid)
             out += reply(to: OfferKey(buyer: lease.buyer, offer: lease.offerID), .reject(bumped))
         }
-        for (local, g) in layout.ids[id].enumerated() { asks[g] = localPrices[local] }
+        publishAsks()
         tentative = [:]
         outside = [:]
         for (j, job) in homes.enumerated() {
@@ -507,8 +530,31 @@ public struct TradingShard: Sendable {
         return out
     }
 
+    /// Computes this shard's asks from its current matching: per group, the auction price and
+    /// the value lost when 1, 2, 4, ... of its GPUs are taken away.
+    private mutating func publishAsks() {
+        var (base, _) = localProblem(offers: [], held: heldLeases)
+        base.capacity.removeLast()  // the market pseudo-group has no options here
+        func value(_ p: MatchingProblem) -> Double {
+            PriceAuction.solve(p, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit).value
+        }
+        let full = value(base)
+        for (local, g) in layout.ids[id].enumerated() {
+            var costs: [Int: Double] = [:]
+            var units = 1
+            while units <= planner.groups[local].capacity {
+                var reduced = base
+                reduced.capacity[local] -= units
+                costs[units] = max(0, full - value(reduced))
+                units *= 2
+            }
+            asks[g] = MarketAsk(price: localPrices[local], costs: costs)
+        }
+    }
+
     private func rejection(of o: TradeOffer, reason: RejectReason) -> TradeReject {
-        let ask = planner.groups.indices.contains(o.group) ? localPrices[o.group] : 0
+        let ask = planner.groups.indices.contains(o.group)
+            ? (asks[layout.ids[id][o.group]]?.cost(o.units) ?? 0) / Double(max(o.units, 1)) : 0
         return TradeReject(offerID: o.offerID, owner: id, buyer: o.buyer, job: o.job, group: o.group, ask: ask, reason: reason)
     }
 
@@ -551,7 +597,11 @@ public struct TradingShard: Sendable {
                 deal.parts[k].price = a.price
                 deals[a.job] = deal
             case .reject(let r):
-                if let g = layout.id(owner: r.owner, local: r.group) { asks[g] = max(asks[g] ?? 0, r.ask) }
+                if let g = layout.id(owner: r.owner, local: r.group), let units = deals[r.job]?.parts.first(where: { $0.offerID == r.offerID })?.units {
+                    var ask = asks[g] ?? MarketAsk(price: 0)
+                    ask.costs[units] = max(ask.costs[units] ?? 0, r.ask * Double(units))
+                    asks[g] = ask
+                }
                 guard var deal = deals[r.job], !deal.confirmed,
                     let k = deal.parts.firstIndex(where: { $0.offerID == r.offerID && $0.owner == r.owner }),
                     deal.parts[k].status != .rejected
@@ -609,18 +659,24 @@ public struct TradingShard: Sendable {
         return out
     }
 
-    /// The best surplus `job` would have on one of this shard's own groups at the local prices.
-    func bestLocalSurplus(for job: PolicyJob, profile: ElasticProfile, aging: Double) -> Double {
-        var best = 0.0
-        for (g, group) in planner.groups.enumerated() {
-            for option in profile.options where option.workers <= group.capacity {
-                let speed = option.workers <= group.serverSize ? option.packed[group.typeIndex] : option.spread[group.typeIndex]
-                guard speed > 0 else { continue }
-                let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
-                best = max(best, value - Double(option.workers) * localPrices[g])
+    /// What home job `job` adds to this shard's own matching: the value of the local matching
+    /// with it minus without it (home jobs without a deal, on the GPUs leases leave). This is the
+    /// job's reservation value: a deal elsewhere must beat it for the cluster to gain. (Local
+    /// prices understate it: the auction raises a price only when a group is over-demanded.)
+    func homeContribution(of job: PolicyJob) -> Double {
+        var others = planner.activeJobs.filter { deals[$0] == nil && $0 != job.id }.compactMap { homeJobs[$0] }
+        func value(_ jobs: [PolicyJob]) -> Double {
+            var (problem, _, _) = planner.matchingProblem(jobs: jobs, activeJobs: population)
+            for lease in leases.values where !lease.renewing {
+                problem.capacity[lease.group] = max(0, problem.capacity[lease.group] - lease.units)
             }
+            return PriceAuction.solve(
+                problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit
+            ).value
         }
-        return best
+        let without = value(others)
+        others.append(job)
+        return max(0, value(others) - without)
     }
 
     /// The best deal for `job` at the known prices that uses another shard's GPUs: `w` GPUs of one
@@ -633,7 +689,7 @@ public struct TradingShard: Sendable {
         func consider(_ parts: [(group: Int, units: Int)], speed: Double) {
             guard speed > 0 else { return }
             let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
-            let cost = parts.reduce(0.0) { $0 + Double($1.units) * (asks[$1.group] ?? 0) }
+            let cost = parts.reduce(0.0) { $0 + (asks[$1.group]?.cost($1.units) ?? 0) }
             let surplus = value - cost
             if surplus > (best?.surplus ?? 0) { best = (parts, value, surplus) }
         }
@@ -643,8 +699,8 @@ public struct TradingShard: Sendable {
         }
         for (cls, members) in classes.sorted(by: { ($0.key.type, $0.key.size) < ($1.key.type, $1.key.size) }) {
             let byPrice = members.sorted { a, b in
-                let pa = asks[a] ?? 0
-                let pb = asks[b] ?? 0
+                let pa = asks[a]?.cost(1) ?? 0
+                let pb = asks[b]?.cost(1) ?? 0
                 return pa != pb ? pa < pb : a < b
             }
             for option in profile.options {
@@ -677,10 +733,8 @@ public struct TradingShard: Sendable {
     /// The deal home job `id` would bid for now and its bid (the deal's value beyond the job's
     /// best local surplus), or nil when it would not bid.
     func marketBid(for id: Int) -> (deal: (parts: [(group: Int, units: Int)], value: Double, surplus: Double), gain: Double)? {
-        guard let home = homeJobs[id], let deal = marketDeal(for: home),
-            let (profile, aging) = planner.valuation(of: home, activeJobs: population)
-        else { return nil }
-        let gain = deal.value - bestLocalSurplus(for: home, profile: profile, aging: aging)
+        guard let home = homeJobs[id], let deal = marketDeal(for: home) else { return nil }
+        let gain = deal.value - homeContribution(of: home)
         return gain > parameters.minimumGain ? (deal, gain) : nil
     }
 
