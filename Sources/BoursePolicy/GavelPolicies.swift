@@ -252,6 +252,8 @@ public struct FinishTimeFairnessPolicy: AllocationPolicy {
         var t: [Double] = []
         var r: [Double] = []
         var e: [Double] = []
+        // Tenant/priority weights: a job of weight w must reach rho_i <= rho / w (weight 1 is Gavel).
+        var w: [Double] = []
         var lower = 0.0
         for i in base.jobIndices {
             let job = snapshot.jobs[i]
@@ -261,12 +263,13 @@ public struct FinishTimeFairnessPolicy: AllocationPolicy {
             t.append(job.timeSinceArrival)
             r.append(job.stepsRemaining)
             e.append(ei)
-            lower = max(lower, (job.timeSinceArrival + job.stepsRemaining / best) / ei)
+            w.append(job.priorityWeight)
+            lower = max(lower, job.priorityWeight * (job.timeSinceArrival + job.stepsRemaining / best) / ei)
         }
         func program(_ rho: Double) -> LinearProgram? {
             var lp = base.lp
             for k in base.jobIndices.indices {
-                let slack = rho * e[k] - t[k]
+                let slack = rho * e[k] / w[k] - t[k]
                 guard slack > 0 else { return nil }
                 lp.addRow(base.throughputTerms(snapshot, k), .atLeast(r[k] / slack))
             }
@@ -321,7 +324,9 @@ public struct MaxSumThroughputPolicy: AllocationPolicy {
         var model = AllocationLP(snapshot, .maximize)
         guard !model.jobIndices.isEmpty else { return model.allocation(snapshot, emptySolution) }
         for k in model.jobIndices.indices {
-            for term in model.throughputTerms(snapshot, k) { model.lp.setObjective(term.column, term.coefficient) }
+            // Weighted by the job's priority (tenant) weight; weight 1 is Gavel's objective.
+            let weight = snapshot.jobs[model.jobIndices[k]].priorityWeight
+            for term in model.throughputTerms(snapshot, k) { model.lp.setObjective(term.column, weight * term.coefficient) }
         }
         return model.allocation(snapshot, try model.lp.solve(method: lpMethod))
     }
