@@ -72,7 +72,9 @@ public struct EstimatedThroughputs: Sendable {
         let truth = trueSamplesPerSecond(jobType: jobType, gpuType: gpuType, workers: workers, spread: spread)
         let key = CellKey(jobType: jobType, gpuType: gpuType, workers: workers, spread: spread && workers > 1)
         guard truth > 0 else {
-            infeasible.insert(key)
+            // Cannot run there (e.g. out of memory): forget cached estimates of this job type, or
+            // a planner would keep choosing the configuration whose start just failed.
+            if infeasible.insert(key).inserted { cache[jobType] = nil }
             return
         }
         let noisy = truth * (1 + settings.noise * (2 * random.nextUnitDouble() - 1))
