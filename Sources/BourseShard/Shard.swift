@@ -75,9 +75,14 @@ public actor Shard {
         let startMillis = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
         do {
             self.core = try ShardCore(
-                settings: ShardSettings(
-                    shardID: rack.shardID, roundSeconds: cluster.roundSeconds, restartSeconds: cluster.restartSeconds,
-                    firstTransitionID: startMillis * 1_000_000, firstCommandID: startMillis * 1_000_000),
+                settings: {
+                    var settings = ShardSettings(
+                        shardID: rack.shardID, roundSeconds: cluster.roundSeconds, restartSeconds: cluster.restartSeconds,
+                        firstTransitionID: startMillis * 1_000_000, firstCommandID: startMillis * 1_000_000)
+                    settings.tenantWeights = Dictionary(
+                        cluster.tenants.map { ($0.name, $0.weight) }, uniquingKeysWith: { first, _ in first })
+                    return settings
+                }(),
                 racks: [rack], table: table, policy: policy, now: clock.now, clusterRacks: cluster.racks)
         } catch {
             throw ShardError("policy '\(policy)': \(error)")

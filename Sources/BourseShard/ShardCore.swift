@@ -16,6 +16,10 @@ public struct ShardSettings: Sendable, Hashable {
     public var firstTransitionID: UInt64
     public var firstCommandID: UInt64
 
+    /// Tenant name -> weight (the config's `tenants:`); a tenant's home jobs together weigh its
+    /// share of the weights of the tenants with active jobs. Empty = every job weighs its own.
+    public var tenantWeights: [String: Double] = [:]
+
     public init(shardID: String, roundSeconds: Double, restartSeconds: Double, firstTransitionID: UInt64 = 1, firstCommandID: UInt64 = 1) {
         self.shardID = shardID
         self.roundSeconds = roundSeconds
@@ -273,13 +277,29 @@ public struct ShardCore: Sendable {
 
     // MARK: Rounds
 
-    private func input(_ job: Job, now: Double) -> ShardPlanner.JobInput {
+    private func input(_ job: Job, now: Double, tenantShare: Double = 1) -> ShardPlanner.JobInput {
         let w = Int(job.spec.workers)
         return ShardPlanner.JobInput(
             id: job.seq, model: job.spec.jobType, workers: w,
             minWorkers: job.spec.minWorkers == 0 ? w : Int(job.spec.minWorkers),
-            maxWorkers: job.spec.maxWorkers == 0 ? w : Int(job.spec.maxWorkers), weight: job.spec.weight,
+            maxWorkers: job.spec.maxWorkers == 0 ? w : Int(job.spec.maxWorkers),
+            weight: (job.spec.weight > 0 ? job.spec.weight : 1) * tenantShare,
             totalSteps: Double(job.spec.totalSteps), stepsDone: job.stepsDone, waited: now - job.firstSeen)
+    }
+
+    /// Per tenant with active jobs: (its weight / the weights of the tenants with active jobs) x
+    /// (active jobs / its active jobs), so each tenant's jobs together weigh its weighted share
+    /// (as in the simulator). A tenant the config does not name weighs 1; no weights = all 1.
+    func tenantShares(_ active: [Job]) -> [String: Double] {
+        guard !settings.tenantWeights.isEmpty else { return [:] }
+        var count: [String: Int] = [:]
+        for job in active { count[job.spec.tenant, default: 0] += 1 }
+        let total = count.keys.reduce(0.0) { $0 + (settings.tenantWeights[$1] ?? 1) }
+        var shares: [String: Double] = [:]
+        for (tenant, n) in count {
+            shares[tenant] = (settings.tenantWeights[tenant] ?? 1) / total * Double(active.count) / Double(n)
+        }
+        return shares
     }
 
     /// Racks with a registered agent.
@@ -302,7 +322,9 @@ public struct ShardCore: Sendable {
         round += 1
         let assignments: [RoundAssignment]
         do {
-            assignments = try planner.planRound(now: now, jobs: active.map { input($0, now: now) })
+            let shares = tenantShares(active)
+            assignments = try planner.planRound(
+                now: now, jobs: active.map { input($0, now: now, tenantShare: shares[$0.spec.tenant] ?? 1) })
         } catch {
             return [.log(.warning, "round \(round): planner failed: \(error)")]
         }

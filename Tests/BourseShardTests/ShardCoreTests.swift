@@ -42,6 +42,25 @@ struct ShardCoreTests {
             racks: [rack], table: table, policy: policy, now: 0)
     }
 
+    @Test("tenant weights from the config decide which tenant's job gets the GPUs")
+    func tenantWeights() throws {
+        func firstStart(weights: [String: Double]) throws -> String? {
+            var settings = ShardSettings(shardID: "shard-r0", roundSeconds: 360, restartSeconds: 30, firstTransitionID: 1000)
+            settings.tenantWeights = weights
+            var core = try ShardCore(settings: settings, racks: [rack], table: table, policy: "gavel-las", now: 0)
+            _ = register(&core, now: 0)
+            _ = core.handle(.tick, now: 0)
+            var a = job("j1", workers: 4)
+            a.spec?.tenant = "alice"
+            var b = job("j2", workers: 4)
+            b.spec?.tenant = "bob"
+            return core.handle(.gatewayJobs([a, b]), now: 1).commands.first?.jobID
+        }
+        #expect(try firstStart(weights: [:]) == "j1")
+        #expect(try firstStart(weights: ["alice": 1, "bob": 3]) == "j2")
+        #expect(try firstStart(weights: ["alice": 3, "bob": 1]) == "j1")
+    }
+
     @Test("rounds: poll the gateway, plan the home jobs, start them, report running")
     func startsHomeJobs() throws {
         var core = try makeCore()
