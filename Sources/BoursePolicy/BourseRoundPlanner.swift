@@ -80,19 +80,10 @@ public struct BourseRoundPlanner: RoundPlanner {
         self.pool = pool
         self.parameters = parameters
         self.valuationPool = valuationPool ?? pool
-        var groups: [Group] = []
-        var serverOfWorker: [Int: Int] = [:]
-        for t in pool.types.indices {
-            var bySize: [Int: [Int]] = [:]
-            for (s, server) in pool.servers[t].enumerated() where !server.isEmpty {
-                bySize[server.count, default: []].append(s)
-                for w in server { serverOfWorker[w] = s }
-            }
-            for size in bySize.keys.sorted(by: >) {
-                let servers = bySize[size]!
-                groups.append(Group(typeIndex: t, serverSize: size, servers: servers, capacity: size * servers.count))
-            }
+        let groups = pool.serverClasses.map {
+            Group(typeIndex: $0.typeIndex, serverSize: $0.size, servers: $0.servers, capacity: $0.size * $0.servers.count)
         }
+        let serverOfWorker = pool.serverIndexOfWorker
         self.groups = groups
         self.serverOfWorker = serverOfWorker
     }

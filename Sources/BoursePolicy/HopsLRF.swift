@@ -58,20 +58,12 @@ public struct HopsLRFPlanner: RoundPlanner {
     public init(pool: WorkerPool, parameters: Parameters = Parameters()) {
         self.pool = pool
         self.parameters = parameters
-        var serverOfWorker: [Int: Int] = [:]
-        for t in pool.types.indices {
-            for (s, server) in pool.servers[t].enumerated() { for w in server { serverOfWorker[w] = s } }
-        }
-        self.serverOfWorker = serverOfWorker
+        self.serverOfWorker = pool.serverIndexOfWorker
         var classes: [(type: Int, size: Int, servers: [Int])] = []
         var classOfServer: [Int: [Int: Int]] = [:]
-        for t in pool.types.indices {
-            var bySize: [Int: [Int]] = [:]
-            for (s, server) in pool.servers[t].enumerated() where server.count >= 2 { bySize[server.count, default: []].append(s) }
-            for size in bySize.keys.sorted(by: >) {
-                for s in bySize[size]! { classOfServer[t, default: [:]][s] = classes.count }
-                classes.append((t, size, bySize[size]!))
-            }
+        for c in pool.serverClasses where c.size >= 2 {
+            for s in c.servers { classOfServer[c.typeIndex, default: [:]][s] = classes.count }
+            classes.append((c.typeIndex, c.size, c.servers))
         }
         self.classes = classes
         self.classOfServer = classOfServer

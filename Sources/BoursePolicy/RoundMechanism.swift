@@ -17,6 +17,24 @@ public struct WorkerPool: Sendable, Hashable {
     /// The largest number of GPUs of type t on one server.
     public var maxGPUsPerServer: [Int] { servers.map { $0.map(\.count).max() ?? 0 } }
 
+    /// Worker id -> index of its server among the servers of its type.
+    public var serverIndexOfWorker: [Int: Int] {
+        var out: [Int: Int] = [:]
+        for list in servers { for (s, server) in list.enumerated() { for w in server { out[w] = s } } }
+        return out
+    }
+
+    /// Identical servers pooled: per type, the servers of each size (largest size first).
+    public var serverClasses: [(typeIndex: Int, size: Int, servers: [Int])] {
+        var out: [(typeIndex: Int, size: Int, servers: [Int])] = []
+        for t in types.indices {
+            var bySize: [Int: [Int]] = [:]
+            for (s, server) in servers[t].enumerated() where !server.isEmpty { bySize[server.count, default: []].append(s) }
+            for size in bySize.keys.sorted(by: >) { out.append((t, size, bySize[size]!)) }
+        }
+        return out
+    }
+
     /// The order Gavel's mechanism fills worker types in: v100, p100, k80 first (fastest first),
     /// then any other type in the given order.
     public static func gavelTypeOrder(_ types: [String]) -> [String] {

@@ -94,25 +94,23 @@ public struct ShardRoundOutcome: Sendable, Hashable {
 /// One shard's side of opportunistic resource trading, as a pure state machine: events in
 /// (`beginRound`, `receive`, `phase`, `closeRound`, `placeRound`), messages out. It drives the
 /// shard's own matching (`BourseRoundPlanner` over its racks, valuing jobs against the whole
-/// cluster) and the market around it:
+/// cluster) and the market around it (docs/trading.md):
 ///
 /// - As owner it is the only writer of its GPUs. Every phase it re-solves its matching with its
-///   home jobs and the bids it received (each bid one more demand, worth what the buyer's job
-///   gains); a bid the matching picks is accepted with a lease on that many GPUs, the others are
-///   rejected with the group's current price (its ask). Its final prices are published (gossip
-///   digests) as the asks of the next round.
-/// - As buyer, after every phase, each home job compares its local surplus (value minus the local
-///   price of its GPUs) with the best deal the market offers at the known asks: one remote group,
-///   or GPUs of one type spread over several shards' groups (how a job wider than any rack gets
-///   placed). A better deal is bid for, part by part, each part's bid being its share of the deal's
-///   value; the job leaves the local matching while the deal is open. All parts granted: the
-///   deal is confirmed and committed at the round's close; any part rejected or timed out: the
-///   granted parts are released. A job offers a given deal at most once per round and at most
-///   `dealsPerJobPerRound` deals, and a bid is always the job's full value (never shaded), so
-///   the exchange ends.
-/// - Leases end when released, when their renewal is rejected, when not committed at the
-///   round's close, when the job finishes, or at `expiresAt` when the buyer stops renewing
-///   (a dead buyer).
+///   home jobs, the leases it holds tentatively this round and the bids just received (each bid
+///   one more demand); a bid the matching picks is accepted with a lease, a held lease it no
+///   longer picks is taken back, the others are rejected with the group's ask. Its asks
+///   (`MarketAsk`: the value its matching loses per 1, 2, 4, ... GPUs taken) are gossiped.
+/// - Each home job also has an outside option in that matching: its best deal elsewhere at the
+///   known asks, worth its surplus. When the matching prefers it, the job bids for the deal,
+///   part by part (one group, or GPUs of one type spread over several shards' groups), the
+///   bid being the deal's value minus the job's contribution at home. All parts granted: the
+///   deal holds and is committed at the round's close; a part rejected or unanswered in time:
+///   the granted parts are released. A deal is retried only when it got cheaper (or its
+///   messages were lost), at most `dealsPerJobPerRound` deals per job and round, so the
+///   exchange ends.
+/// - Leases end when released, taken back, not renewed or not committed at the round's close,
+///   when the job finishes, or at `expiresAt` when the buyer stops renewing (a dead buyer).
 public struct TradingShard: Sendable {
     public struct Lease: Sendable, Hashable {
         public var id: LeaseID
