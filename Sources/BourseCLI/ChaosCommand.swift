@@ -1,9 +1,415 @@
 import ArgumentParser
+import BourseAudit
+import BourseModel
+import BourseTransport
+import BourseWire
+import BourseWorkload
+import Foundation
 
-struct Chaos: PlannedCommand {
-    static let plannedName = "chaos"
-    static let plannedIssue = 7
+/// `bourse chaos`: scripted failure scenarios with an auditor.
+struct Chaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chaos", abstract: "Run scripted failure scenarios and audit invariants (not built yet: issue #7)")
-    @Argument(parsing: .captureForPassthrough, help: .hidden) var rest: [String] = []
+        commandName: "chaos", abstract: "Run scripted failure scenarios on a live local cluster and audit invariants.",
+        subcommands: [ChaosRun.self])
+}
+
+struct ChaosRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Bring up a cluster, replay a trace, inject a timeline of faults, audit; exit 0 only when every invariant holds.",
+        discussion: """
+            The scenario (YAML, docs/chaos.md) names a cluster config, a trace and a timeline of \
+            faults at cluster seconds (`at: 3600`) or wall seconds after the previous entry \
+            (`at: "+5"`): kill-shard/restart-shard, kill-gateway/restart-gateway, \
+            kill-agent/restart-agent (SIGKILL; a restart reuses the command line), \
+            fail-node/recover-node (the agent's control file), partition/heal (racks cut off from \
+            the rest) and drop/delay/duplicate/clear (message faults of the transport's fault plan). \
+            After the timeline it waits until every job ended (settle_seconds), stops the \
+            cluster, runs the auditor (`bourse audit`) and prints per fault its cluster time, the \
+            jobs affected and the time to recover.
+
+            Example:
+              bourse chaos run cluster-configs/chaos/shard-kill.yaml --json /tmp/shard-kill.json
+            """)
+
+    @Argument(help: ArgumentHelp("Scenario (YAML).", valueName: "scenario"))
+    var scenario: String
+
+    @Option(name: .customLong("run-dir"), help: ArgumentHelp("Run directory (default: run/chaos-<scenario name>; cleared first).", valueName: "dir"))
+    var runDir: String?
+
+    @Option(help: "Seed of the fault plan's draws and the agents' noise (default: the scenario's).")
+    var seed: UInt64?
+
+    @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"))
+    var json: String?
+
+    @Option(name: .customLong("log-level"), help: "Log level of the started processes.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let scenario: Scenario
+        do { scenario = try Scenario.load(path: self.scenario) } catch { throw ValidationError("\(error)") }
+        let cluster = try SimFiles.report { try ClusterConfig.load(path: scenario.config) }
+        let key = try ClusterSecurity.key(cluster.security)
+        try validate(scenario, cluster)
+        let seed = self.seed ?? scenario.seed
+        let dir = URL(fileURLWithPath: runDir ?? "run/chaos-\(scenario.name)").standardizedFileURL.path
+        if let old = try? RunState.load(runDir: dir), old.processes.contains(where: { ProcessControl.isBourse($0.pid) }) {
+            throw ValidationError("a cluster is already running from \(dir) (stop it with `bourse down --run-dir \(dir)`)")
+        }
+        for name in ["gateway.db", "gateway.db-wal", "gateway.db-shm", "audit", "control", "acks.jsonl", "fault-plan.json"] {
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dir).appendingPathComponent(name).path)
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let speed = scenario.speedup ?? cluster.speedup
+        let epoch = Date().timeIntervalSince1970
+        let planPath = URL(fileURLWithPath: dir).appendingPathComponent("fault-plan.json").path
+        var launcher = ClusterLauncher(
+            configPath: scenario.config, cluster: cluster, dir: dir, policy: scenario.policy, speedup: speed, seed: seed,
+            epoch: epoch, logLevel: logLevel)
+        launcher.chaos = .init(
+            audit: true, faultPlan: planPath, control: true, probePeriod: scenario.probePeriod,
+            checkpointSeconds: scenario.checkpointSeconds)
+        var processes = try launcher.processes()
+        let injector = FaultState(seed: seed, addresses: Dictionary(processes.map { ($0.address, $0.id) }, uniquingKeysWith: { a, _ in a }))
+        try injector.write(to: planPath)
+        processes = try ClusterLauncher.startAll(processes)
+        var state = RunState(
+            config: scenario.config, cluster: cluster.name, policy: scenario.policy, epoch: epoch, speedup: speed,
+            gateway: cluster.gateway.address, startedAt: ISO8601DateFormatter().string(from: Date()), processes: processes)
+        try state.save(runDir: dir)
+        LastRun.remember(dir)
+        let clock = WallClusterClock(epoch: epoch, speedup: speed)
+        Output.line("chaos '\(scenario.name)': cluster '\(cluster.name)' (\(cluster.racks.count) racks) speed-up \(speed), run dir \(dir)")
+        do {
+            try await ClusterLauncher.waitHealthy(processes, key: key, timeoutMs: 30000, dir: dir)
+        } catch {
+            throw error
+        }
+
+        // Replay the trace in the background, recording every acknowledged job id.
+        let table = try SimFiles.report { try ThroughputTable.load(path: try SimFiles.defaultTablePath()) }
+        let jobs = try SimFiles.report { try GavelTrace.load(path: scenario.trace, table: table) }
+        let acksPath = URL(fileURLWithPath: dir).appendingPathComponent("acks.jsonl").path
+        _ = FileManager.default.createFile(atPath: acksPath, contents: nil)
+        let traceName = URL(fileURLWithPath: scenario.trace).lastPathComponent
+        let gatewayAddress = cluster.gateway.address
+        let replay = Task { () -> Int in
+            let acks = try? FileHandle(forWritingTo: URL(fileURLWithPath: acksPath))
+            var acknowledged = 0
+            for (index, job) in jobs.enumerated() {
+                let due = epoch + job.arrivalTime / speed
+                let wait = due - Date().timeIntervalSince1970
+                if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+                let spec = JobSpec(
+                    jobType: job.jobType, totalSteps: UInt64(job.totalSteps), workers: UInt32(job.scaleFactor),
+                    minWorkers: UInt32(job.minWorkers ?? 0), maxWorkers: UInt32(job.maxWorkers ?? 0), tenant: job.tenant ?? "",
+                    weight: job.priorityWeight, arrivalTime: job.arrivalTime, name: "\(traceName):\(index + 1)")
+                // Retried (same idempotency key) while the gateway is down.
+                while !Task.isCancelled {
+                    if let reply = await LiveQuery.ask(
+                        gatewayAddress, .submitJob(SubmitJob(spec: spec, idempotencyKey: "\(traceName):\(index + 1)")),
+                        timeout: .seconds(2), key: key), case .submitAck(let ack) = reply.body {
+                        acks?.write(Data("\(ack.jobID)\n".utf8))
+                        acknowledged += 1
+                        break
+                    }
+                    try? await Task.sleep(for: .milliseconds(300))
+                }
+            }
+            try? acks?.close()
+            return acknowledged
+        }
+
+        // The timeline.
+        var records: [FaultRecord] = []
+        var previousDue = epoch
+        for step in scenario.timeline {
+            let due: Double
+            switch step.at {
+            case .cluster(let t): due = epoch + t / speed
+            case .afterPrevious(let s): due = previousDue + s
+            }
+            previousDue = max(due, Date().timeIntervalSince1970)
+            let wait = due - Date().timeIntervalSince1970
+            if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+            let record = try await execute(step, processes: &processes, injector: injector, planPath: planPath, dir: dir, clock: clock, key: key)
+            records.append(record)
+            state.processes = processes
+            try state.save(runDir: dir)
+            Output.line(String(format: "t=%8.0f s  %@%@", record.clusterTime, record.fault, record.target.map { " \($0)" } ?? "") + (record.note.map { "  (\($0))" } ?? ""))
+        }
+        // Message faults and partitions end with the timeline.
+        injector.clearAll()
+        try injector.write(to: planPath)
+
+        // Wait until every job ended (bounded).
+        let acknowledged = await replay.value
+        let settleDeadline = Date().addingTimeInterval(scenario.settleSeconds)
+        var unfinished = -1
+        while Date() < settleDeadline {
+            if let reply = await LiveQuery.ask(gatewayAddress, .listJobsRequest(ListJobsRequest()), timeout: .seconds(2), key: key),
+               case .listJobsReply(let list) = reply.body {
+                unfinished = list.jobs.filter { ![.completed, .failed, .cancelled].contains($0.state) }.count
+                if unfinished == 0 && list.jobs.count >= acknowledged { break }
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        let endCluster = clock.now
+        Output.line(String(format: "t=%8.0f s  settle: %d of %d jobs not finished", endCluster, max(0, unfinished), acknowledged))
+        ProcessControl.stop(processes.map(\.pid))
+
+        // Audit and report.
+        let (events, skipped) = try AuditRun.events(dir: dir)
+        let report = Auditor().audit(events: events, jobs: try AuditRun.jobs(dir: dir), acknowledged: AuditRun.acknowledged(dir: dir))
+        records = records.map { Self.measure($0, events: events, endTime: endCluster) }
+        Output.line("faults:")
+        for r in records {
+            let recovery = r.recoveryClusterSeconds.map { String(format: "%.0f s cluster / %.1f s wall", $0, $0 / speed) } ?? "n/a"
+            Output.line(String(format: "  t=%7.0f  %@ %@  jobs affected %d  recovery %@", r.clusterTime, r.fault, r.target ?? "", r.jobsAffected.count, recovery))
+        }
+        AuditRun.print(report)
+        if skipped > 0 { Output.line("note: \(skipped) torn audit lines skipped (a process killed mid-write)") }
+        if let json {
+            var out: [String: Any] = [
+                "scenario": scenario.name, "config": scenario.config, "trace": scenario.trace, "speedup": speed, "seed": seed,
+                "run_dir": dir, "jobs_acknowledged": acknowledged, "jobs_unfinished_at_end": max(0, unfinished),
+                "end_cluster_time": endCluster, "messages_faulted": injector.injectedSummary,
+            ]
+            out["faults"] = records.map(\.fields)
+            out["audit"] = AuditRun.fields(report)
+            out["passed"] = report.passed
+            try AuditRun.write(out, to: json)
+        }
+        Output.line(report.passed ? "chaos '\(scenario.name)': PASS" : "chaos '\(scenario.name)': FAIL")
+        if !report.passed { throw ExitCode(1) }
+    }
+
+    private func validate(_ scenario: Scenario, _ cluster: ClusterConfig) throws {
+        let shards = Set(cluster.racks.map(\.shardID)), agents = Set(cluster.racks.map { "agent-\($0.id)" })
+        let nodes = Set(cluster.nodes.map(\.id)), racks = Set(cluster.racks.map(\.id))
+        let processes = shards.union(agents).union(["gateway", "*"])
+        for step in scenario.timeline {
+            func bad(_ m: String) -> ValidationError { ValidationError("\(self.scenario):\(step.line): \(step.fault.rawValue): \(m)") }
+            switch step.fault {
+            case .killShard, .restartShard:
+                if !shards.contains(step.target ?? "") { throw bad("no shard '\(step.target ?? "")' (shards: \(shards.sorted().joined(separator: ", ")))") }
+            case .killAgent, .restartAgent:
+                if !agents.contains(step.target ?? "") { throw bad("no agent '\(step.target ?? "")' (agents: \(agents.sorted().joined(separator: ", ")))") }
+            case .failNode, .recoverNode:
+                if !nodes.contains(step.node ?? "") { throw bad("no node '\(step.node ?? "")' in the config") }
+            case .partition:
+                for r in step.racks where !racks.contains(r) && r != "gateway" { throw bad("no rack '\(r)' (racks: \(racks.sorted().joined(separator: ", ")))") }
+            case .drop, .delay, .duplicate:
+                for p in step.from + step.to where !processes.contains(p) { throw bad("no process '\(p)' (known: \(processes.sorted().joined(separator: ", ")))") }
+            default: break
+            }
+        }
+    }
+
+    // MARK: Executing faults
+
+    private func execute(
+        _ step: Scenario.Step, processes: inout [RunState.Process], injector: FaultState, planPath: String, dir: String,
+        clock: WallClusterClock, key: ClusterKey?
+    ) async throws -> FaultRecord {
+        var record = FaultRecord(fault: step.fault.rawValue, target: step.target ?? step.node, clusterTime: clock.now, wallTime: Date().timeIntervalSince1970)
+        func index(_ id: String) -> Int? { processes.firstIndex { $0.id == id } }
+        func kill9(_ id: String) {
+            guard let i = index(id) else { return }
+            let pid = processes[i].pid
+            if ProcessControl.isBourse(pid) { kill(pid, SIGKILL) }
+            // Reap it so it is not a zombie answering kill(0).
+            for _ in 0..<100 where ProcessControl.isAlive(pid) { usleep(10_000) }
+        }
+        func restart(_ id: String) async throws {
+            guard let i = index(id) else { return }
+            if ProcessControl.isAlive(processes[i].pid) { record.note = "was still running; not restarted"; return }
+            processes[i] = try ClusterLauncher.start(processes[i])
+            let started = Date()
+            if await waitPing(processes[i].address, key: key, seconds: 20) {
+                record.recoveryWallSeconds = Date().timeIntervalSince(started)
+                record.recoveryClusterSeconds = record.recoveryWallSeconds! * clock.speedup
+                record.recoveryWhat = "answers pings"
+            } else {
+                record.note = "no answer within 20 s"
+            }
+        }
+        switch step.fault {
+        case .killShard:
+            let target = step.target!
+            let agent = "agent-" + (processes.first { $0.id == target }.map { _ in target.replacingOccurrences(of: "shard-", with: "") } ?? "")
+            let agentLog = processes.first { $0.id == agent }?.log
+            let offset = agentLog.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? NSNumber }?.intValue ?? 0
+            kill9(target)
+            // Recovery: the rack's agent registered with another shard (the rack is adopted).
+            if let agentLog {
+                let started = Date()
+                while Date().timeIntervalSince(started) < 30 {
+                    if let data = FileManager.default.contents(atPath: agentLog), data.count > offset,
+                       let line = String(decoding: data[offset...], as: UTF8.self).split(separator: "\n").first(where: { $0.contains("registered with") }) {
+                        record.recoveryWallSeconds = Date().timeIntervalSince(started)
+                        record.recoveryClusterSeconds = record.recoveryWallSeconds! * clock.speedup
+                        record.recoveryWhat = "rack adopted: " + (line.range(of: "registered with").map { String(line[$0.lowerBound...]) } ?? "")
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                if record.recoveryWallSeconds == nil { record.note = "rack not adopted within 30 s" }
+            }
+        case .restartShard, .restartAgent:
+            try await restart(step.target!)
+        case .killAgent:
+            kill9(step.target!)
+        case .killGateway:
+            kill9("gateway")
+        case .restartGateway:
+            try await restart("gateway")
+        case .failNode, .recoverNode:
+            let node = step.node!
+            let cluster = try SimFiles.report { try ClusterConfig.load(path: launcher(dir).config) }
+            guard let rack = cluster.racks.first(where: { $0.nodes.contains { $0.id == node } }) else { break }
+            let path = ClusterLauncher.controlFile(dir, agent: "agent-\(rack.id)")
+            let line = "\(step.fault == .failNode ? "fail" : "recover") \(node)\n"
+            if let handle = FileHandle(forWritingAtPath: path) {
+                handle.seekToEndOfFile()
+                handle.write(Data(line.utf8))
+                try? handle.close()
+            } else {
+                try Data(line.utf8).write(to: URL(fileURLWithPath: path))
+            }
+        case .partition:
+            let cluster = try SimFiles.report { try ClusterConfig.load(path: launcher(dir).config) }
+            var group = cluster.racks.filter { step.racks.contains($0.id) }.flatMap { [$0.shardID, "agent-\($0.id)"] }
+            if step.racks.contains("gateway") { group.append("gateway") }
+            injector.partition = [group]
+            try injector.write(to: planPath)
+            record.note = "cut off: \(group.joined(separator: ", "))"
+        case .heal:
+            injector.partition = []
+            try injector.write(to: planPath)
+        case .drop, .delay, .duplicate:
+            var rule = FaultPlan.Rule(from: step.from, to: step.to)
+            switch step.fault {
+            case .drop: rule.drop = step.fraction
+            case .delay: rule.delay = step.fraction; rule.delay_ms = step.delayMs
+            default: rule.duplicate = step.fraction
+            }
+            injector.rules.append(rule)
+            try injector.write(to: planPath)
+            record.note = "\(step.fault.rawValue) \(Int(step.fraction * 100)) % \(step.from.joined(separator: ",")) -> \(step.to.joined(separator: ","))"
+                + (step.fault == .delay ? " by \(Int(step.delayMs)) ms" : "")
+        case .clear:
+            injector.rules = []
+            try injector.write(to: planPath)
+        }
+        return record
+    }
+
+    private func launcher(_ dir: String) throws -> RunState { try RunState.load(runDir: dir) }
+
+    private func waitPing(_ address: String, key: ClusterKey?, seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let reply = await LiveQuery.ask(address, .ping(Ping(probeID: 0)), timeout: .milliseconds(300), key: key), case .ack = reply.body {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    /// Jobs a fault affected (workers stopped by it other than by completion or a planned move,
+    /// within a window after it, or running on a killed agent) and, for faults without a live
+    /// measurement, the time until every one of them ran again.
+    static func measure(_ record: FaultRecord, events: [AuditEvent], endTime: Double) -> FaultRecord {
+        var r = record
+        let window = 600.0
+        let t0 = record.clusterTime
+        var affected: [String: Double] = [:]  // job -> when it stopped
+        switch record.fault {
+        case "fail-node":
+            for e in events where e.ev == "worker_stop" && e.reason == "node_failed" && e.t >= t0 - 1 && e.t <= t0 + window {
+                if let j = e.job { affected[j] = min(affected[j] ?? e.t, e.t) }
+            }
+        case "kill-agent":
+            // Workers running on the agent when it was killed.
+            var running: [String: String] = [:]
+            for e in events.filter({ $0.proc == record.target && $0.t <= t0 }).sorted(by: { $0.t < $1.t }) {
+                if e.ev == "worker_start", let j = e.job { running[j] = j }
+                if e.ev == "worker_stop", let j = e.job { running[j] = nil }
+                if e.ev == "process_start" { running = [:] }
+            }
+            for j in running.keys { affected[j] = t0 }
+        default:
+            for e in events where e.ev == "worker_stop" && e.t >= t0 && e.t <= t0 + window
+                && !["completed", "moved"].contains(e.reason ?? "") && e.reason != "stopped" {
+                if let j = e.job { affected[j] = min(affected[j] ?? e.t, e.t) }
+            }
+        }
+        r.jobsAffected = affected.keys.sorted()
+        if r.recoveryClusterSeconds == nil && !affected.isEmpty {
+            var worst = 0.0
+            var all = true
+            for (job, stopped) in affected {
+                if let restart = events.filter({ $0.ev == "worker_start" && $0.job == job && $0.t > stopped }).map(\.t).min() {
+                    worst = max(worst, restart - t0)
+                } else if !events.contains(where: { $0.ev == "worker_stop" && $0.job == job && $0.reason == "completed" }) {
+                    all = false
+                }
+            }
+            if all {
+                r.recoveryClusterSeconds = worst
+                r.recoveryWhat = "every affected job running again"
+            }
+        }
+        return r
+    }
+}
+
+struct FaultRecord {
+    var fault: String
+    var target: String?
+    var clusterTime: Double
+    var wallTime: Double
+    var recoveryWallSeconds: Double?
+    var recoveryClusterSeconds: Double?
+    var recoveryWhat: String?
+    var jobsAffected: [String] = []
+    var note: String?
+
+    var fields: [String: Any] {
+        [
+            "fault": fault, "target": target ?? NSNull(), "cluster_time": clusterTime, "wall_time": wallTime,
+            "recovery_cluster_seconds": recoveryClusterSeconds ?? NSNull(),
+            "recovery_wall_seconds": recoveryWallSeconds ?? recoveryClusterSeconds.map { _ in NSNull() } ?? NSNull(),
+            "recovered_at_cluster_time": recoveryClusterSeconds.map { clusterTime + $0 } ?? NSNull(),
+            "recovery": recoveryWhat ?? NSNull(), "jobs_affected": jobsAffected, "note": note ?? NSNull(),
+        ]
+    }
+}
+
+/// The fault plan the runner rewrites as its timeline goes (read by every shard and agent).
+final class FaultState: @unchecked Sendable {
+    var rules: [FaultPlan.Rule] = []
+    var partition: [[String]] = []
+    let seed: UInt64
+    let addresses: [String: String]
+    init(seed: UInt64, addresses: [String: String]) {
+        self.seed = seed
+        self.addresses = addresses
+    }
+    func clearAll() {
+        rules = []
+        partition = []
+    }
+    var injectedSummary: [String: Any] { ["rules_applied": rules.count] }
+
+    func write(to path: String) throws {
+        let plan = FaultPlan(seed: seed, addresses: addresses, rules: rules, partition: partition)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(plan).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
 }
