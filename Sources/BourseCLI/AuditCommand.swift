@@ -38,14 +38,21 @@ struct Audit: AsyncParsableCommand {
 
 /// Loading a run directory into the auditor.
 enum AuditRun {
+    /// Every process's events, their times made relative to the run's epoch (cluster seconds since
+    /// `bourse up` / `chaos run` started the cluster).
     static func events(dir: String) throws -> (events: [AuditEvent], skipped: Int) {
+        let epoch = (try? RunState.load(runDir: dir))?.epoch ?? 0
         let auditDir = ClusterLauncher.auditDir(dir)
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: auditDir)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
         var all: [AuditEvent] = []
         var skipped = 0
         for file in files {
             let (events, bad) = try AuditLog.read(path: URL(fileURLWithPath: auditDir).appendingPathComponent(file).path)
-            all += events
+            all += events.map { e in
+                var e = e
+                e.t -= epoch
+                return e
+            }
             skipped += bad
         }
         return (all, skipped)

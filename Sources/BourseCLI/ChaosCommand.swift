@@ -53,6 +53,8 @@ struct ChaosRun: AsyncParsableCommand {
         let cluster = try SimFiles.report { try ClusterConfig.load(path: scenario.config) }
         let key = try ClusterSecurity.key(cluster.security)
         try validate(scenario, cluster)
+        let table = try SimFiles.report { try ThroughputTable.load(path: try SimFiles.defaultTablePath()) }
+        let jobs = try SimFiles.report { try GavelTrace.load(path: scenario.trace, table: table) }
         let seed = self.seed ?? scenario.seed
         let dir = URL(fileURLWithPath: runDir ?? "run/chaos-\(scenario.name)").standardizedFileURL.path
         if let old = try? RunState.load(runDir: dir), old.processes.contains(where: { ProcessControl.isBourse($0.pid) }) {
@@ -72,6 +74,7 @@ struct ChaosRun: AsyncParsableCommand {
             audit: true, faultPlan: planPath, control: true, probePeriod: scenario.probePeriod,
             checkpointSeconds: scenario.checkpointSeconds)
         var processes = try launcher.processes()
+        for p in processes { try? FileManager.default.removeItem(atPath: p.log) }
         let injector = FaultState(seed: seed, addresses: Dictionary(processes.map { ($0.address, $0.id) }, uniquingKeysWith: { a, _ in a }))
         try injector.write(to: planPath)
         processes = try ClusterLauncher.startAll(processes)
@@ -82,15 +85,22 @@ struct ChaosRun: AsyncParsableCommand {
         LastRun.remember(dir)
         let clock = WallClusterClock(epoch: epoch, speedup: speed)
         Output.line("chaos '\(scenario.name)': cluster '\(cluster.name)' (\(cluster.racks.count) racks) speed-up \(speed), run dir \(dir)")
+        try await ClusterLauncher.waitHealthy(processes, key: key, timeoutMs: 30000, dir: dir)
         do {
-            try await ClusterLauncher.waitHealthy(processes, key: key, timeoutMs: 30000, dir: dir)
+            try await drive(scenario, jobs: jobs, cluster: cluster, key: key, dir: dir, speed: speed, epoch: epoch, seed: seed, clock: clock,
+                            processes: &processes, state: &state, injector: injector, planPath: planPath)
         } catch {
+            ProcessControl.stop(processes.map(\.pid))
             throw error
         }
+    }
+
+    private func drive(
+        _ scenario: Scenario, jobs: [TraceJob], cluster: ClusterConfig, key: ClusterKey?, dir: String, speed: Double, epoch: Double, seed: UInt64,
+        clock: WallClusterClock, processes: inout [RunState.Process], state: inout RunState, injector: FaultState, planPath: String
+    ) async throws {
 
         // Replay the trace in the background, recording every acknowledged job id.
-        let table = try SimFiles.report { try ThroughputTable.load(path: try SimFiles.defaultTablePath()) }
-        let jobs = try SimFiles.report { try GavelTrace.load(path: scenario.trace, table: table) }
         let acksPath = URL(fileURLWithPath: dir).appendingPathComponent("acks.jsonl").path
         _ = FileManager.default.createFile(atPath: acksPath, contents: nil)
         let traceName = URL(fileURLWithPath: scenario.trace).lastPathComponent
@@ -156,7 +166,7 @@ struct ChaosRun: AsyncParsableCommand {
             }
             try await Task.sleep(for: .seconds(1))
         }
-        let endCluster = clock.now
+        let endCluster = clock.now - epoch
         Output.line(String(format: "t=%8.0f s  settle: %d of %d jobs not finished", endCluster, max(0, unfinished), acknowledged))
         ProcessControl.stop(processes.map(\.pid))
 
@@ -164,11 +174,24 @@ struct ChaosRun: AsyncParsableCommand {
         let (events, skipped) = try AuditRun.events(dir: dir)
         let report = Auditor().audit(events: events, jobs: try AuditRun.jobs(dir: dir), acknowledged: AuditRun.acknowledged(dir: dir))
         records = records.map { Self.measure($0, events: events, endTime: endCluster) }
+        // A killed process recovers when its restart answers (unless measured otherwise, e.g. adoption).
+        for (i, r) in records.enumerated() where r.recoveryClusterSeconds == nil && r.fault.hasPrefix("kill-") {
+            let restart = "restart-" + r.fault.dropFirst("kill-".count)
+            if let next = records[(i + 1)...].first(where: { $0.fault == restart && ($0.target ?? "") == (r.target ?? "") }),
+               let took = next.recoveryClusterSeconds {
+                records[i].recoveryClusterSeconds = next.clusterTime + took - r.clusterTime
+                records[i].recoveryWhat = "restarted and answering"
+            }
+        }
         Output.line("faults:")
         for r in records {
             let recovery = r.recoveryClusterSeconds.map { String(format: "%.0f s cluster / %.1f s wall", $0, $0 / speed) } ?? "n/a"
             Output.line(String(format: "  t=%7.0f  %@ %@  jobs affected %d  recovery %@", r.clusterTime, r.fault, r.target ?? "", r.jobsAffected.count, recovery))
         }
+        let membership = Self.membership(processes)
+        Output.line(
+            "membership: suspicions \(membership.suspicions), refuted \(membership.refuted), declared dead \(membership.deaths.count)"
+                + (membership.deaths.isEmpty ? "" : " (\(membership.deaths.map { "\($0.observer) saw \($0.member) dead" }.joined(separator: "; ")))"))
         AuditRun.print(report)
         if skipped > 0 { Output.line("note: \(skipped) torn audit lines skipped (a process killed mid-write)") }
         if let json {
@@ -178,6 +201,10 @@ struct ChaosRun: AsyncParsableCommand {
                 "end_cluster_time": endCluster, "messages_faulted": injector.injectedSummary,
             ]
             out["faults"] = records.map(\.fields)
+            out["membership"] = [
+                "suspicions": membership.suspicions, "refuted": membership.refuted, "suspect_to_alive": membership.suspectToAlive,
+                "deaths": membership.deaths.map { ["observer": $0.observer, "member": $0.member, "log_time": $0.when] },
+            ] as [String: Any]
             out["audit"] = AuditRun.fields(report)
             out["passed"] = report.passed
             try AuditRun.write(out, to: json)
@@ -208,13 +235,34 @@ struct ChaosRun: AsyncParsableCommand {
         }
     }
 
+    /// SWIM as the shards' logs tell it: suspicions raised (a member -> suspect), refutations
+    /// (this shard refuted a suspicion about itself), suspect -> alive transitions seen, and deaths.
+    static func membership(_ processes: [RunState.Process]) -> (suspicions: Int, refuted: Int, suspectToAlive: Int, deaths: [(observer: String, member: String, when: String)]) {
+        var suspicions = 0, refuted = 0, back = 0
+        var deaths: [(String, String, String)] = []
+        for p in processes where p.role == "shard" {
+            guard let data = FileManager.default.contents(atPath: p.log) else { continue }
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                if line.contains("refuted a suspicion") { refuted += 1; continue }
+                guard let m = line.range(of: "] member ") else { continue }
+                let words = line[m.upperBound...].split(separator: " ")
+                guard words.count >= 5 else { continue }
+                let from = String(words[2]), to = String(words[4])
+                if to == "suspect" { suspicions += 1 }
+                if from == "suspect" && to == "alive" { back += 1 }
+                if to == "dead" { deaths.append((p.id, String(words[0]), String(line.prefix(25)))) }
+            }
+        }
+        return (suspicions, refuted, back, deaths)
+    }
+
     // MARK: Executing faults
 
     private func execute(
         _ step: Scenario.Step, processes: inout [RunState.Process], injector: FaultState, planPath: String, dir: String,
         clock: WallClusterClock, key: ClusterKey?
     ) async throws -> FaultRecord {
-        var record = FaultRecord(fault: step.fault.rawValue, target: step.target ?? step.node, clusterTime: clock.now, wallTime: Date().timeIntervalSince1970)
+        var record = FaultRecord(fault: step.fault.rawValue, target: step.target ?? step.node, clusterTime: clock.now - clock.epoch, wallTime: Date().timeIntervalSince1970)
         func index(_ id: String) -> Int? { processes.firstIndex { $0.id == id } }
         func kill9(_ id: String) {
             guard let i = index(id) else { return }
@@ -264,7 +312,9 @@ struct ChaosRun: AsyncParsableCommand {
             kill9(step.target!)
         case .killGateway:
             kill9("gateway")
+            record.target = "gateway"
         case .restartGateway:
+            record.target = "gateway"
             try await restart("gateway")
         case .failNode, .recoverNode:
             let node = step.node!
