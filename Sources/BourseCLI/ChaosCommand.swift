@@ -63,6 +63,9 @@ struct ChaosRun: AsyncParsableCommand {
         for name in ["gateway.db", "gateway.db-wal", "gateway.db-shm", "audit", "control", "acks.jsonl", "fault-plan.json"] {
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dir).appendingPathComponent(name).path)
         }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix("fault-plan.json.") {
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dir).appendingPathComponent(name).path)
+        }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let speed = scenario.speedup ?? cluster.speedup
         let epoch = Date().timeIntervalSince1970
@@ -183,6 +186,10 @@ struct ChaosRun: AsyncParsableCommand {
                 records[i].recoveryWhat = "restarted and answering"
             }
         }
+        let faulted = Self.faultCounts(planPath: planPath, processes: processes).values.reduce(into: [String: Int]()) { sum, c in
+            for (k, v) in c { sum[k, default: 0] += v }
+        }
+        if !faulted.isEmpty { Output.line("messages faulted: " + faulted.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
         Output.line("faults:")
         for r in records {
             let recovery = r.recoveryClusterSeconds.map { String(format: "%.0f s cluster / %.1f s wall", $0, $0 / speed) } ?? "n/a"
@@ -198,7 +205,7 @@ struct ChaosRun: AsyncParsableCommand {
             var out: [String: Any] = [
                 "scenario": scenario.name, "config": scenario.config, "trace": scenario.trace, "speedup": speed, "seed": seed,
                 "run_dir": dir, "jobs_acknowledged": acknowledged, "jobs_unfinished_at_end": max(0, unfinished),
-                "end_cluster_time": endCluster, "messages_faulted": injector.injectedSummary,
+                "end_cluster_time": endCluster, "messages_faulted": Self.faultCounts(planPath: planPath, processes: processes),
             ]
             out["faults"] = records.map(\.fields)
             out["membership"] = [
@@ -233,6 +240,19 @@ struct ChaosRun: AsyncParsableCommand {
             default: break
             }
         }
+    }
+
+    /// Messages each process faulted (drop / delay / duplicate), from the counters its fault-plan
+    /// poller writes next to the plan (a killed process's last life only).
+    static func faultCounts(planPath: String, processes: [RunState.Process]) -> [String: [String: Int]] {
+        var out: [String: [String: Int]] = [:]
+        for p in processes {
+            if let data = FileManager.default.contents(atPath: "\(planPath).\(p.id).counts"),
+               let counts = try? JSONDecoder().decode([String: Int].self, from: data) {
+                out[p.id] = counts
+            }
+        }
+        return out
     }
 
     /// SWIM as the shards' logs tell it: suspicions raised (a member -> suspect), refutations
@@ -454,7 +474,6 @@ final class FaultState: @unchecked Sendable {
         rules = []
         partition = []
     }
-    var injectedSummary: [String: Any] { ["rules_applied": rules.count] }
 
     func write(to path: String) throws {
         let plan = FaultPlan(seed: seed, addresses: addresses, rules: rules, partition: partition)

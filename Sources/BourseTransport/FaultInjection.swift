@@ -98,6 +98,8 @@ public enum FaultInjection {
         let thread = Thread {
             var lastStamp: Date? = nil
             var lastSize = -1
+            var ticks = 0
+            var lastCounts: [String: Int] = [:]
             while true {
                 let attributes = try? FileManager.default.attributesOfItem(atPath: planPath)
                 let stamp = attributes?[.modificationDate] as? Date
@@ -107,6 +109,15 @@ public enum FaultInjection {
                     lastSize = size
                     let plan = FileManager.default.contents(atPath: planPath).flatMap { try? JSONDecoder().decode(FaultPlan.self, from: $0) }
                     install(plan)
+                }
+                ticks += 1
+                if ticks % 10 == 0 {
+                    // The counters next to the plan, for the runner's report.
+                    let counts = injected
+                    if counts != lastCounts, let data = try? JSONEncoder().encode(counts) {
+                        try? data.write(to: URL(fileURLWithPath: "\(planPath).\(process).counts"), options: .atomic)
+                        lastCounts = counts
+                    }
                 }
                 Thread.sleep(forTimeInterval: 0.1)
             }
