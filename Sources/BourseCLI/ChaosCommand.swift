@@ -176,9 +176,9 @@ struct ChaosRun: AsyncParsableCommand {
         // Audit and report.
         let (events, skipped) = try AuditRun.events(dir: dir)
         let report = Auditor().audit(events: events, jobs: try AuditRun.jobs(dir: dir), acknowledged: AuditRun.acknowledged(dir: dir))
-        records = records.map { Self.measure($0, events: events, endTime: endCluster) }
+        records = records.map { Self.measure($0, events: events) }
         // A killed process recovers when its restart answers (unless measured otherwise, e.g. adoption).
-        for (i, r) in records.enumerated() where r.recoveryClusterSeconds == nil && r.fault.hasPrefix("kill-") {
+        for (i, r) in records.enumerated() where r.recoveryClusterSeconds == nil && r.jobsNotRecovered.isEmpty && r.fault.hasPrefix("kill-") {
             let restart = "restart-" + r.fault.dropFirst("kill-".count)
             if let next = records[(i + 1)...].first(where: { $0.fault == restart && ($0.target ?? "") == (r.target ?? "") }),
                let took = next.recoveryClusterSeconds {
@@ -192,7 +192,8 @@ struct ChaosRun: AsyncParsableCommand {
         if !faulted.isEmpty { Output.line("messages faulted: " + faulted.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
         Output.line("faults:")
         for r in records {
-            let recovery = r.recoveryClusterSeconds.map { String(format: "%.0f s cluster / %.1f s wall", $0, $0 / speed) } ?? "n/a"
+            let recovery = r.recoveryClusterSeconds.map { String(format: "%.0f s cluster / %.1f s wall", $0, $0 / speed) + " (\(r.recoveryWhat ?? ""))" }
+                ?? (r.jobsNotRecovered.isEmpty ? "n/a" : "NOT RECOVERED (\(r.recoveryWhat ?? ""))")
             Output.line(String(format: "  t=%7.0f  %@ %@  jobs affected %d  recovery %@", r.clusterTime, r.fault, r.target ?? "", r.jobsAffected.count, recovery))
         }
         let membership = Self.membership(processes)
@@ -308,6 +309,7 @@ struct ChaosRun: AsyncParsableCommand {
         case .killShard:
             let target = step.target!
             let agent = "agent-" + (processes.first { $0.id == target }.map { _ in target.replacingOccurrences(of: "shard-", with: "") } ?? "")
+            record.agents = [agent]
             let agentLog = processes.first { $0.id == agent }?.log
             let offset = agentLog.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? NSNumber }?.intValue ?? 0
             kill9(target)
@@ -329,8 +331,10 @@ struct ChaosRun: AsyncParsableCommand {
         case .restartShard, .restartAgent:
             try await restart(step.target!)
         case .killAgent:
+            record.agents = [step.target!]
             kill9(step.target!)
         case .killGateway:
+            record.agents = ["*"]
             kill9("gateway")
             record.target = "gateway"
         case .restartGateway:
@@ -353,6 +357,7 @@ struct ChaosRun: AsyncParsableCommand {
             let cluster = try SimFiles.report { try ClusterConfig.load(path: launcher(dir).config) }
             var group = cluster.racks.filter { step.racks.contains($0.id) }.flatMap { [$0.shardID, "agent-\($0.id)"] }
             if step.racks.contains("gateway") { group.append("gateway") }
+            record.agents = group.filter { $0.hasPrefix("agent-") }
             injector.partition = [group]
             try injector.write(to: planPath)
             record.note = "cut off: \(group.joined(separator: ", "))"
@@ -360,6 +365,7 @@ struct ChaosRun: AsyncParsableCommand {
             injector.partition = []
             try injector.write(to: planPath)
         case .drop, .delay, .duplicate:
+            record.agents = ["*"]
             var rule = FaultPlan.Rule(from: step.from, to: step.to)
             switch step.fault {
             case .drop: rule.drop = step.fraction
@@ -390,49 +396,47 @@ struct ChaosRun: AsyncParsableCommand {
         return false
     }
 
-    /// Jobs a fault affected (workers stopped by it other than by completion or a planned move,
-    /// within a window after it, or running on a killed agent) and, for faults without a live
-    /// measurement, the time until every one of them ran again.
-    static func measure(_ record: FaultRecord, events: [AuditEvent], endTime: Double) -> FaultRecord {
+    /// Jobs a fault affected and, for faults that stop workers (fail-node, kill-agent), the time
+    /// until every one of them ran again (or completed). Affected: fail-node, the workers the node
+    /// failure stopped; kill-agent, kill-shard and partition, the jobs running on the agents
+    /// concerned at the fault; kill-gateway and message faults, the jobs running anywhere.
+    static func measure(_ record: FaultRecord, events: [AuditEvent]) -> FaultRecord {
         var r = record
-        let window = 600.0
         let t0 = record.clusterTime
-        var affected: [String: Double] = [:]  // job -> when it stopped
-        switch record.fault {
-        case "fail-node":
-            for e in events where e.ev == "worker_stop" && e.reason == "node_failed" && e.t >= t0 - 1 && e.t <= t0 + window {
-                if let j = e.job { affected[j] = min(affected[j] ?? e.t, e.t) }
+        var stopped: [String: Double] = [:]
+        if record.fault == "fail-node" {
+            for e in events where e.ev == "worker_stop" && e.reason == "node_failed" && e.t >= t0 - 1 && e.t <= t0 + 600 {
+                if let j = e.job { stopped[j] = min(stopped[j] ?? e.t, e.t) }
             }
-        case "kill-agent":
-            // Workers running on the agent when it was killed.
-            var running: [String: String] = [:]
-            for e in events.filter({ $0.proc == record.target && $0.t <= t0 }).sorted(by: { $0.t < $1.t }) {
-                if e.ev == "worker_start", let j = e.job { running[j] = j }
-                if e.ev == "worker_stop", let j = e.job { running[j] = nil }
-                if e.ev == "process_start" { running = [:] }
+            r.jobsAffected = stopped.keys.sorted()
+        } else {
+            var running: [String: Set<String>] = [:]  // agent -> jobs
+            for e in events where e.t <= t0 && e.proc.hasPrefix("agent-") {
+                if e.ev == "worker_start", let j = e.job { running[e.proc, default: []].insert(j) }
+                if e.ev == "worker_stop", let j = e.job { running[e.proc]?.remove(j) }
+                if e.ev == "process_start" { running[e.proc] = [] }
             }
-            for j in running.keys { affected[j] = t0 }
-        default:
-            for e in events where e.ev == "worker_stop" && e.t >= t0 && e.t <= t0 + window
-                && !["completed", "moved"].contains(e.reason ?? "") && e.reason != "stopped" {
-                if let j = e.job { affected[j] = min(affected[j] ?? e.t, e.t) }
+            let agents = record.agents.contains("*") ? Array(running.keys) : record.agents
+            r.jobsAffected = Set(agents.flatMap { running[$0] ?? [] }).sorted()
+            if record.fault == "kill-agent" { for j in r.jobsAffected { stopped[j] = t0 } }
+        }
+        guard !stopped.isEmpty else { return r }
+        var worst = 0.0
+        for (job, at) in stopped.sorted(by: { $0.key < $1.key }) {
+            let back = events.filter { ($0.ev == "worker_start" && $0.job == job && $0.t > at) }.map(\.t).min()
+            if let back {
+                worst = max(worst, back - t0)
+            } else if !events.contains(where: { $0.ev == "worker_stop" && $0.job == job && $0.reason == "completed" && $0.t >= at }) {
+                r.jobsNotRecovered.append(job)
             }
         }
-        r.jobsAffected = affected.keys.sorted()
-        if r.recoveryClusterSeconds == nil && !affected.isEmpty {
-            var worst = 0.0
-            var all = true
-            for (job, stopped) in affected {
-                if let restart = events.filter({ $0.ev == "worker_start" && $0.job == job && $0.t > stopped }).map(\.t).min() {
-                    worst = max(worst, restart - t0)
-                } else if !events.contains(where: { $0.ev == "worker_stop" && $0.job == job && $0.reason == "completed" }) {
-                    all = false
-                }
-            }
-            if all {
-                r.recoveryClusterSeconds = worst
-                r.recoveryWhat = "every affected job running again"
-            }
+        if r.jobsNotRecovered.isEmpty {
+            r.recoveryClusterSeconds = worst
+            r.recoveryWallSeconds = nil
+            r.recoveryWhat = "every affected job running again"
+        } else {
+            r.recoveryClusterSeconds = nil
+            r.recoveryWhat = "never ran again: \(r.jobsNotRecovered.joined(separator: ", "))"
         }
         return r
     }
@@ -447,6 +451,9 @@ struct FaultRecord {
     var recoveryClusterSeconds: Double?
     var recoveryWhat: String?
     var jobsAffected: [String] = []
+    var jobsNotRecovered: [String] = []
+    /// Agents whose jobs the fault concerns ("*": all).
+    var agents: [String] = []
     var note: String?
 
     var fields: [String: Any] {
@@ -455,7 +462,8 @@ struct FaultRecord {
             "recovery_cluster_seconds": recoveryClusterSeconds ?? NSNull(),
             "recovery_wall_seconds": recoveryWallSeconds ?? recoveryClusterSeconds.map { _ in NSNull() } ?? NSNull(),
             "recovered_at_cluster_time": recoveryClusterSeconds.map { clusterTime + $0 } ?? NSNull(),
-            "recovery": recoveryWhat ?? NSNull(), "jobs_affected": jobsAffected, "note": note ?? NSNull(),
+            "recovery": recoveryWhat ?? NSNull(), "jobs_affected": jobsAffected, "jobs_not_recovered": jobsNotRecovered,
+            "note": note ?? NSNull(),
         ]
     }
 }
