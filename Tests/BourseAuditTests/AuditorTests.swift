@@ -186,3 +186,43 @@ final class FaultPlanTests: XCTestCase {
         XCTAssertFalse(plan.fate(from: "shard-r0", to: "x", draws: (0.6, 0.5, 0.3)).drop)
     }
 }
+
+/// The fault layer on a real request/reply pair (XCTest: runs alone, so the process-wide plan
+/// cannot disturb other tests).
+final class FaultInjectionTests: XCTestCase {
+    override func tearDown() { FaultInjection.install(nil) }
+
+    func testDropCostsTheTimeoutAndCleanRequestsPass() async throws {
+        let url = "inproc://fault-\(UUID().uuidString)"
+        let server = try ReplyServer(listening: url)
+        defer { server.close() }
+        let serving = Task { try? await server.serve(concurrency: 2) { $0 } }
+        defer { serving.cancel() }
+        let client = try RequestClient(dialing: url)
+        defer { client.close() }
+
+        XCTAssertFalse(FaultInjection.isActive)
+        let echoed = try await client.request([1, 2, 3], timeout: .seconds(2))
+        XCTAssertEqual(echoed, [1, 2, 3])
+
+        FaultInjection.install(FaultPlan(seed: 3, addresses: [url: "peer"], rules: [.init(from: ["*"], to: ["peer"], drop: 1)]))
+        XCTAssertTrue(FaultInjection.isActive)
+        let start = ContinuousClock.now
+        do {
+            _ = try await client.request([4], timeout: .milliseconds(200))
+            XCTFail("a dropped request must time out")
+        } catch {
+            XCTAssertTrue(error.isTimeout, "\(error)")
+        }
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(190))
+        XCTAssertGreaterThanOrEqual(FaultInjection.injected["drop"] ?? 0, 1)
+
+        // A partition that does not separate this process from the peer, and a rule for another pair: clean.
+        FaultInjection.install(FaultPlan(seed: 3, addresses: [url: "peer"], rules: [.init(from: ["x"], to: ["peer"], drop: 1)], partition: [["peer", ""]]))
+        let clean = try await client.request([5], timeout: .seconds(2))
+        XCTAssertEqual(clean, [5])
+
+        FaultInjection.install(nil)
+        XCTAssertFalse(FaultInjection.isActive)
+    }
+}
