@@ -37,17 +37,19 @@ let package = Package(
         .target(name: "BourseEstimator", dependencies: ["BourseWorkload"]),
         .target(name: "BoursePolicy", dependencies: ["BourseModel", "BourseWorkload", "BourseLP", "BourseEstimator"]),
         .target(name: "BourseMembership"),
+        .target(name: "BourseAudit", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "BourseTrading", dependencies: ["BoursePolicy", "BourseWorkload"]),
         .target(
             name: "BourseAgent",
             dependencies: [
-                "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload",
+                "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "BourseAudit",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "BourseShard",
             dependencies: [
                 "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "BoursePolicy", "BourseMembership",
+                "BourseAudit",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -62,7 +64,7 @@ let package = Package(
             dependencies: [
                 "BourseWire", "BourseTransport", "BourseModel", "BourseLP", "BourseWorkload",
                 "BoursePolicy", "BourseSimulator", "BourseEstimator", "BourseMembership", "BourseGateway",
-                "BourseShard", "BourseAgent",
+                "BourseShard", "BourseAgent", "BourseAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "BourseGatewayTests", dependencies: ["BourseGateway", "BourseWire", "BourseTransport"]),
         .testTarget(name: "BourseSimulatorTests", dependencies: ["BourseSimulator"]),
         .testTarget(name: "BourseCLITests", dependencies: ["BourseModel"]),
+        .testTarget(name: "BourseAuditTests", dependencies: ["BourseAudit", "BourseTransport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import BourseAudit
 import BourseModel
 import BourseTransport
 import BourseWire
@@ -25,6 +26,10 @@ public actor Agent {
         public var requestTimeout: Duration = .milliseconds(500)
         /// Scripted node failures (chaos): node id and cluster seconds after the agent started.
         public var nodeFailures: [(nodeID: String, after: Double)] = []
+        /// Chaos: a control file polled at every report; each new line is `fail NODE` or
+        /// `recover NODE` (the whole file is applied in order at start, so a restarted agent
+        /// comes back with the same failed nodes).
+        public var controlFile: String?
         public init() {}
     }
 
@@ -47,6 +52,9 @@ public actor Agent {
     public var rejectedFrames: Int { wire.rejectedFrames }
     private let startedAt: Double
     private var pendingFailures: [(nodeID: String, after: Double)]
+    private var controlLinesApplied = 0
+    /// Checkpoints already in the audit log, by job.
+    private var auditedCheckpoints: [String: Double] = [:]
 
     public init(
         cluster: ClusterConfig, rackID: String, table: ThroughputTable, settings: AgentSettings,
@@ -110,7 +118,8 @@ public actor Agent {
         switch request.body {
         case .workerCommand(let command):
             let before = core.workers.count + core.parked.count
-            let ack = core.apply(command, now: clock.now)
+            let now = clock.now
+            let ack = audited { $0.apply(command, now: now) }
             if ack.ok {
                 let gpus = command.gpuIDs.isEmpty ? "" : " on \(command.gpuIDs.joined(separator: ","))"
                 logger.info("\(command.kind.name) \(command.jobID)\(gpus) (command \(command.commandID) from \(request.senderID))")
@@ -120,7 +129,8 @@ public actor Agent {
             if core.workers.count + core.parked.count != before { reportSoon = true }
             return reply(.commandAck(ack))
         case .agentHeartbeat(let query) where query.agentID.isEmpty:
-            return reply(.agentHeartbeat(core.heartbeat(now: clock.now)))
+            let now = clock.now
+            return reply(.agentHeartbeat(audited { $0.heartbeat(now: now) }))
         case .ping(let ping):
             return reply(.ack(Ack(probeID: ping.probeID, targetID: agentID)))
         default:
@@ -161,13 +171,15 @@ public actor Agent {
         }
         let now = clock.now
         for failure in pendingFailures where now >= startedAt + failure.after {
-            core.failNode(failure.nodeID, now: now)
-            logger.warning("node \(failure.nodeID) failed (scripted); its workers stopped at their last checkpoint")
+            failNode(failure.nodeID, now: now, why: "scripted")
         }
         pendingFailures.removeAll { now >= startedAt + $0.after }
-        let completed = core.advance(to: now)
+        applyControlFile(now: now)
+        let completed = audited { $0.advance(to: now) }
         for job in completed { logger.info("\(job) completed") }
-        let body: Envelope.Body = registered ? .agentHeartbeat(core.heartbeat(now: now)) : .agentRegister(core.register(now: now))
+        let body: Envelope.Body = audited { core in
+            registered ? .agentHeartbeat(core.heartbeat(now: now)) : .agentRegister(core.register(now: now))
+        }
         let frame = wire.encode(body, sentAt: now)
         guard !frame.isEmpty else { return }
         var accepted = false
@@ -192,6 +204,7 @@ public actor Agent {
         }
         if accepted {
             failures = 0
+            auditCheckpoints(body)
         } else {
             failures += 1
             if failures >= options.failoverAfter {
@@ -201,6 +214,81 @@ public actor Agent {
                 logger.notice("no answer from \(target.id): trying \(shardCandidates[candidate].id)")
             }
         }
+    }
+}
+
+extension Agent {
+    // MARK: Chaos control and audit
+
+    private func failNode(_ nodeID: String, now: Double, why: String) {
+        audited { $0.failNode(nodeID, now: now) }
+        AuditLog.shared?.record(AuditEvent(t: now, proc: agentID, ev: "node_failed", node: nodeID))
+        logger.warning("node \(nodeID) failed (\(why)); its workers stopped at their last checkpoint")
+    }
+
+    /// Applies the control file's lines not applied yet.
+    private func applyControlFile(now: Double) {
+        guard let path = options.controlFile, let data = FileManager.default.contents(atPath: path) else { return }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        while controlLinesApplied < lines.count {
+            let words = lines[controlLinesApplied].split(separator: " ").map(String.init)
+            controlLinesApplied += 1
+            guard words.count == 2, core.nodes.contains(where: { $0.id == words[1] }) else {
+                logger.warning("control file \(path): ignored line '\(lines[controlLinesApplied - 1])'")
+                continue
+            }
+            switch words[0] {
+            case "fail":
+                failNode(words[1], now: now, why: "control file")
+            case "recover":
+                audited { $0.recoverNode(words[1], now: now) }
+                AuditLog.shared?.record(AuditEvent(t: now, proc: agentID, ev: "node_recovered", node: words[1]))
+                logger.notice("node \(words[1]) recovered (control file)")
+            default:
+                logger.warning("control file \(path): ignored line '\(lines[controlLinesApplied - 1])'")
+            }
+        }
+    }
+
+    /// Runs `body` on the core and writes the workers it started and stopped to the audit log.
+    @discardableResult
+    private func audited<T>(_ body: (inout AgentCore) -> T) -> T {
+        let before = core.workers
+        let result = body(&core)
+        guard let log = AuditLog.shared else { return result }
+        let after = core.workers
+        let now = core.now
+        for (job, w) in before.sorted(by: { $0.key < $1.key }) where after[job] != w {
+            let parked = core.parked[job]
+            let completed = after[job] == nil && (parked.map { $0.stepsDone >= w.totalSteps } ?? false)
+            let steps = parked?.stepsDone ?? after[job]?.resumeSteps ?? w.steps(at: now)
+            let onFailedNode = w.gpuIDs.contains { core.gpus[$0]?.healthy == false }
+            let reason = completed ? "completed" : after[job] != nil ? "moved" : onFailedNode ? "node_failed" : "stopped"
+            log.record(AuditEvent(
+                t: completed ? min(now, w.finishAt) : now, proc: agentID, ev: "worker_stop", job: job, gpus: w.gpuIDs,
+                steps: steps, checkpoint: parked?.checkpointSteps ?? steps, total: w.totalSteps, reason: reason))
+        }
+        for (job, w) in after.sorted(by: { $0.key < $1.key }) where before[job] != w {
+            log.record(AuditEvent(
+                t: now, proc: agentID, ev: "worker_start", job: job, gpus: w.gpuIDs, steps: w.resumeSteps, total: w.totalSteps))
+        }
+        return result
+    }
+
+    /// Checkpoints the shard now knows of (a report it accepted): the audit's `checkpoint` events.
+    private func auditCheckpoints(_ body: Envelope.Body) {
+        guard let log = AuditLog.shared else { return }
+        let jobs: [JobProgress]
+        switch body {
+        case .agentHeartbeat(let h): jobs = h.jobs
+        case .agentRegister(let r): jobs = r.jobs
+        default: return
+        }
+        for job in jobs where job.checkpointSteps > (auditedCheckpoints[job.jobID] ?? 0) {
+            auditedCheckpoints[job.jobID] = job.checkpointSteps
+            log.record(AuditEvent(t: core.now, proc: agentID, ev: "checkpoint", job: job.jobID, checkpoint: job.checkpointSteps))
+        }
+        if auditedCheckpoints.count > 10_000 { auditedCheckpoints.removeAll() }
     }
 }
 

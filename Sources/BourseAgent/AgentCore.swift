@@ -232,6 +232,13 @@ public struct AgentCore: Sendable {
         }
     }
 
+    /// A failed node is repaired at `now`: its GPUs are healthy (and free) again.
+    public mutating func recoverNode(_ nodeID: String, now t: Double) {
+        advance(to: t)
+        guard failedNodes.remove(nodeID) != nil else { return }
+        for id in gpuOrder where gpus[id]?.nodeID == nodeID { gpus[id]?.healthy = true }
+    }
+
     // MARK: Reports
 
     public var nodeReports: [NodeReport] {

@@ -47,6 +47,9 @@ struct Agent: AsyncParsableCommand {
         help: ArgumentHelp("Chaos: fail node NODE that many cluster seconds after start (repeatable).", valueName: "node@seconds"))
     var failNode: [String] = []
 
+    @Option(name: .customLong("control-file"), help: ArgumentHelp("Chaos: poll this file for `fail NODE` / `recover NODE` lines.", valueName: "file"))
+    var controlFile: String?
+
     static func parseFailure(_ text: String) -> (nodeID: String, after: Double)? {
         let parts = text.split(separator: "@", maxSplits: 1)
         guard parts.count == 2, let after = Double(parts[1]), after >= 0 else { return nil }
@@ -69,6 +72,8 @@ struct Agent: AsyncParsableCommand {
         ClusterSecurity.announce(clusterKey, cluster.security, logger: logger)
         var options = BourseAgent.Agent.Options()
         options.nodeFailures = failNode.compactMap(Self.parseFailure)
+        options.controlFile = controlFile
+        try live.enableChaos(process: "agent-\(rack)", clock: clock)
         let agent = try BourseAgent.Agent(
             cluster: cluster, rackID: rack, table: table,
             settings: AgentSettings(checkpointSeconds: checkpointSeconds, noise: noise, seed: seed), clock: clock,

@@ -22,7 +22,7 @@ struct Bourse: AsyncParsableCommand {
             // Clients
             Submit.self, Jobs.self, Status.self, Cancel.self, Nodes.self, Members.self, Report.self,
             // Research
-            Sim.self, TraceCommand.self, EstimatorCommand.self, Bench.self, Chaos.self,
+            Sim.self, TraceCommand.self, EstimatorCommand.self, Bench.self, Chaos.self, Audit.self,
             // Diagnostics
             Wire.self,
         ]

@@ -1,5 +1,7 @@
 import ArgumentParser
+import BourseAudit
 import BourseModel
+import BourseTransport
 import BourseWorkload
 import Dispatch
 import Foundation
@@ -58,6 +60,21 @@ struct LiveProcessOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
+
+    @Option(name: .customLong("audit-log"), help: ArgumentHelp("Chaos: append worker/command/lease events to this JSON-lines audit log.", valueName: "file"))
+    var auditLog: String?
+
+    @Option(name: .customLong("fault-plan"), help: ArgumentHelp("Chaos: poll this fault plan (JSON) and fault outgoing requests by it.", valueName: "file"))
+    var faultPlan: String?
+
+    /// Opens the audit log and starts the fault plan poller when asked to.
+    func enableChaos(process: String, clock: WallClusterClock) throws {
+        if let auditLog {
+            let clock = clock
+            try AuditLog.configure(path: auditLog, process: process) { clock.now }
+        }
+        if let faultPlan { FaultInjection.enable(process: process, planPath: faultPlan) }
+    }
 
     func validate() throws {
         if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }

@@ -15,6 +15,8 @@ struct RunState: Codable {
         var pid: Int32
         var address: String
         var log: String
+        /// The command line (after the executable) it was started with, for a restart.
+        var arguments: [String]?
     }
 
     var config: String

@@ -55,6 +55,7 @@ struct Shard: AsyncParsableCommand {
         let (logger, cluster, table, clock) = try live.prepare(label: "bourse.shard.\(rack)")
         let clusterKey = try ClusterSecurity.key(cluster.security)
         ClusterSecurity.announce(clusterKey, cluster.security, logger: logger)
+        if let rackSpec = cluster.racks.first(where: { $0.id == rack }) { try live.enableChaos(process: rackSpec.shardID, clock: clock) }
         var options = BourseShard.Shard.Options()
         options.seed = seed
         options.swim.probePeriod = probePeriod

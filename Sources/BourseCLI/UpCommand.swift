@@ -78,34 +78,10 @@ struct Up: AsyncParsableCommand {
         }
         let epoch = Date().timeIntervalSince1970
         let speed = speedup ?? cluster.speedup
-        let executable = ProcessControl.executable()
-        let clock = ["--epoch", String(format: "%.3f", epoch), "--speedup", "\(speed)", "--log-level", logLevel]
-
-        var started: [RunState.Process] = []
-        func launch(role: String, id: String, address: String, arguments: [String]) throws {
-            let log = URL(fileURLWithPath: dir).appendingPathComponent("\(id).log").path
-            do {
-                let pid = try ProcessControl.spawn(executable: executable, arguments: arguments, log: log)
-                started.append(RunState.Process(role: role, id: id, pid: pid, address: address, log: log))
-            } catch {
-                ProcessControl.stop(started.map(\.pid))
-                throw ValidationError("cannot start \(id): \(error)")
-            }
-        }
-        try launch(
-            role: "gateway", id: "gateway", address: cluster.gateway.address,
-            arguments: ["gateway", "--config", configPath, "--db", URL(fileURLWithPath: dir).appendingPathComponent("gateway.db").path]
-                + clock)
-        for rack in cluster.racks {
-            let failures = failNode.filter { f in rack.nodes.contains { $0.id == Agent.parseFailure(f)?.nodeID } }
-                .flatMap { ["--fail-node", $0] }
-            try launch(
-                role: "shard", id: rack.shardID, address: rack.shardAddress,
-                arguments: ["shard", "--config", configPath, "--rack", rack.id, "--policy", policy] + clock)
-            try launch(
-                role: "agent", id: "agent-\(rack.id)", address: rack.agentAddress,
-                arguments: ["agent", "--config", configPath, "--rack", rack.id, "--seed", "\(seed)"] + failures + clock)
-        }
+        let launcher = ClusterLauncher(
+            configPath: configPath, cluster: cluster, dir: dir, policy: policy, speedup: speed, seed: seed, epoch: epoch,
+            logLevel: logLevel, failNode: failNode)
+        let started = try ClusterLauncher.startAll(try launcher.processes())
         let state = RunState(
             config: configPath, cluster: cluster.name, policy: policy, epoch: epoch, speedup: speed,
             gateway: cluster.gateway.address, startedAt: ISO8601DateFormatter().string(from: Date()), processes: started)
@@ -113,29 +89,7 @@ struct Up: AsyncParsableCommand {
         LastRun.remember(dir)
 
         // Wait until every process answers a ping (one long-lived client each).
-        let clients = try started.map { try RequestClient(dialing: $0.address) }
-        defer { clients.forEach { $0.close() } }
-        var wire = WireEndpoint(senderID: "cli-\(getpid())", key: clusterKey)
-        var healthy = Array(repeating: false, count: started.count)
-        let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
-        while healthy.contains(false) {
-            for (i, process) in started.enumerated() where !healthy[i] {
-                if !ProcessControl.isAlive(process.pid) {
-                    ProcessControl.stop(started.map(\.pid))
-                    throw ValidationError("\(process.id) exited during start-up; its log (\(process.log)):\n\(ProcessControl.tail(process.log))")
-                }
-                let ping = try wire.seal(.ping(Ping(probeID: 0)), sentAt: Date().timeIntervalSince1970)
-                if let bytes = try? await clients[i].request(ping, timeout: .milliseconds(300)),
-                   case .success(let reply) = wire.decode(bytes), case .ack = reply.body {
-                    healthy[i] = true
-                }
-            }
-            if ContinuousClock.now > deadline {
-                let missing = started.indices.filter { !healthy[$0] }.map { started[$0].id }
-                ProcessControl.stop(started.map(\.pid))
-                throw ValidationError("no answer within \(timeoutMs) ms from \(missing.joined(separator: ", ")); logs in \(dir)")
-            }
-        }
+        try await ClusterLauncher.waitHealthy(started, key: clusterKey, timeoutMs: timeoutMs, dir: dir)
         let shards = cluster.racks.count
         Output.line(
             "cluster '\(cluster.name)' is up: gateway \(cluster.gateway.address), \(shards) shard\(shards == 1 ? "" : "s"), "

@@ -1,3 +1,4 @@
+import BourseAudit
 import BourseMembership
 import BourseModel
 import BourseTransport
@@ -227,6 +228,7 @@ public actor Shard {
                 } else {
                     logger.debug("command \(command.commandID) (\(command.kind.rawValue) \(command.jobID)) acknowledged")
                 }
+                AuditLog.workerCommand(kind: "\(command.kind)", commandID: command.commandID, job: command.jobID, gpus: command.gpuIDs, agent: agentAddress, ok: failure == nil, error: failure)
             }
         }
         return continuation

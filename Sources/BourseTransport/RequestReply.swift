@@ -17,6 +17,13 @@ public final class RequestClient: Sendable {
     /// Sends `bytes` and waits for the reply. Throws a timeout error after `timeout`; task
     /// cancellation cancels the exchange.
     public func request(_ bytes: [UInt8], timeout: Duration = .seconds(5)) async throws(NNGError) -> [UInt8] {
+        if FaultInjection.isActive, let fates = FaultInjection.decide(url: url) {
+            return try await faulted(bytes, timeout: timeout, fates: fates)
+        }
+        return try await plainRequest(bytes, timeout: timeout)
+    }
+
+    func plainRequest(_ bytes: [UInt8], timeout: Duration) async throws(NNGError) -> [UInt8] {
         let context = try socket.openContext()
         defer { socket.closeContext(context) }
         let io = try AsyncIO()

@@ -91,6 +91,19 @@ struct AgentCoreTests {
         #expect(core.apply(start(2, "a", ["r0-n0-g1"]), now: 26).error.contains("not healthy"))
     }
 
+    @Test("a recovered node's GPUs are healthy and usable again; recovering a healthy node changes nothing")
+    func nodeRecovery() {
+        var core = fixture()
+        core.failNode("r0-n0", now: 5)
+        #expect(!core.apply(start(1, "a", ["r0-n0-g0"]), now: 6).ok)
+        core.recoverNode("r0-n0", now: 10)
+        #expect(core.failedNodes.isEmpty)
+        #expect(core.heartbeat(now: 10).nodes[0].health == .healthy)
+        #expect(core.apply(start(2, "a", ["r0-n0-g0"]), now: 11).ok)
+        core.recoverNode("r0-n1", now: 12)
+        #expect(core.workers["a"]?.gpuIDs == ["r0-n0-g0"])
+    }
+
     @Test("elastic: steps are counted at the preferred worker count; noise is seeded and bounded")
     func elasticAndNoise() {
         var core = fixture()
