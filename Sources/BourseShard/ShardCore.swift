@@ -436,6 +436,19 @@ public struct ShardCore: Sendable {
                     orphans[id] = gpuIDs
                 }
             }
+            // Jobs placed on this rack that the (restarted) agent no longer has: their workers
+            // died with it, so they go back to the queue from their last checkpoint.
+            let reported = Set(progress.map(\.jobID)).union(running.keys)
+            for (id, var job) in jobs.sorted(by: { $0.key < $1.key })
+            where job.isPlaced && !reported.contains(id)
+                && job.workers.contains(where: { planner.slots.indices.contains($0) && planner.slots[$0].rackID == rackID })
+            {
+                job.typeIndex = nil
+                job.workers = []
+                job.stepsDone = job.checkpointSteps
+                jobs[id] = job
+                out.append(transition(job, .pending, at: reportAt, reason: "worker lost: agent \(agentID) re-registered without it"))
+            }
         }
         for p in progress {
             guard var job = jobs[p.jobID] else {

@@ -140,8 +140,6 @@ public struct TradingShard: Sendable {
         public var offerID: UInt64
         public var lease: LeaseID?
         public var status: Status = .pending
-        /// The owner's price of the group when it granted the part.
-        public var price = 0.0
     }
 
     /// A home job's purchase: all parts or none.
@@ -243,11 +241,10 @@ public struct TradingShard: Sendable {
         replies = replies.filter { $0.value.round >= round - 1 }
 
         // Owner: leases nobody renewed in time end.
-        for (lid, lease) in leases where lease.expiresAt <= now {
+        for lid in leases.keys where leases[lid]!.expiresAt <= now {
             leases[lid] = nil
             counters.leasesExpired += 1
             counters.leasesEnded += 1
-            _ = lease
         }
         var out: [TradingMessage] = []
         // Buyer: give back the leases of jobs that are gone; renew the others (or give them back
@@ -592,7 +589,6 @@ public struct TradingShard: Sendable {
                 }
                 deal.parts[k].status = .granted
                 deal.parts[k].lease = a.lease
-                deal.parts[k].price = a.price
                 deals[a.job] = deal
             case .reject(let r):
                 if let g = layout.id(owner: r.owner, local: r.group), let units = deals[r.job]?.parts.first(where: { $0.offerID == r.offerID })?.units {

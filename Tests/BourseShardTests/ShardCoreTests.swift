@@ -91,6 +91,23 @@ struct ShardCoreTests {
         #expect(out.transitions.map(\.transitionID) == [1002, 1003])
     }
 
+    @Test("an agent that re-registers without a job it ran (it restarted) sends that job back to the queue from its checkpoint")
+    func agentRestartLosesWorkers() throws {
+        var core = try makeCore()
+        _ = register(&core, now: 0)
+        _ = core.handle(.tick, now: 0)
+        #expect(core.handle(.gatewayJobs([job("j1")]), now: 0).commands.map(\.kind) == [.start])
+        _ = heartbeat(&core, now: 100, jobs: [JobProgress(jobID: "j1", stepsDone: 60, checkpointSteps: 40, stepsPerSecond: 1, workers: 1)])
+        // The agent was killed and restarted: it registers with nothing running.
+        let out = register(&core, now: 130)
+        let lost = try #require(out.transitions.first)
+        #expect(lost.state == .pending && lost.stepsDone == 40)
+        #expect(core.queuedJobs.map(\.id) == ["j1"])
+        // The next round starts it again, from its checkpoint.
+        _ = core.handle(.tick, now: 360)
+        #expect(core.handle(.gatewayJobs([job("j1", state: .pending)]), now: 360).commands.map(\.kind) == [.start])
+    }
+
     @Test("completion: reported at the estimated finish time, the agent told to forget, the job removed")
     func completion() throws {
         var core = try makeCore()
