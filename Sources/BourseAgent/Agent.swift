@@ -106,14 +106,11 @@ public actor Agent {
 
     public func handle(frame: [UInt8]) -> [UInt8] {
         let request: Envelope
-        switch wire.decode(frame) {
+        switch wire.receiveRequest(frame, sentAt: clock.now) {
         case .success(let envelope): request = envelope
-        case .failure(.malformed(let error)):
-            logger.warning("dropped malformed frame #\(wire.malformedFrames) (\(frame.count) bytes): \(error)")
-            return wire.malformedReply(error, sentAt: clock.now)
-        case .failure(let rejection):
-            logger.warning("refused a frame (\(frame.count) bytes): \(rejection) (frames refused: \(wire.counters))")
-            return wire.rejectionReply(rejection, sentAt: clock.now)
+        case .failure(let refused):
+            logger.warning("\(refused.logLine)")
+            return refused.reply
         }
         switch request.body {
         case .workerCommand(let command):

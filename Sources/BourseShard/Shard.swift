@@ -264,14 +264,11 @@ public actor Shard {
 
     public func handle(frame: [UInt8]) -> [UInt8] {
         let request: Envelope
-        switch wire.decode(frame) {
+        switch wire.receiveRequest(frame, sentAt: clock.now) {
         case .success(let envelope): request = envelope
-        case .failure(.malformed(let error)):
-            logger.warning("dropped malformed frame #\(wire.malformedFrames) (\(frame.count) bytes): \(error)")
-            return wire.malformedReply(error, sentAt: clock.now)
-        case .failure(let rejection):
-            logger.warning("refused a frame (\(frame.count) bytes): \(rejection) (frames refused: \(wire.counters))")
-            return wire.rejectionReply(rejection, sentAt: clock.now)
+        case .failure(let refused):
+            logger.warning("\(refused.logLine)")
+            return refused.reply
         }
         switch request.body {
         case .agentRegister(let r):

@@ -87,8 +87,6 @@ public struct ShardRoundOutcome: Sendable, Hashable {
     public var assignments: [RoundAssignment]
     /// Ask per local group after the final matching (published for the next round).
     public var asks: [MarketAsk]
-    /// Value of the owner's final matching of its home jobs (leased parts excluded).
-    public var homeValue: Double
 }
 
 /// One shard's side of opportunistic resource trading, as a pure state machine: events in
@@ -149,7 +147,6 @@ public struct TradingShard: Sendable {
         public var value: Double
         public var openedPhase: Int
         public var confirmed = false
-        public var renewal = false
     }
 
     public let id: Int
@@ -186,6 +183,9 @@ public struct TradingShard: Sendable {
     private var nextOfferID: UInt64 = 0
     private var nextLeaseSerial: UInt64 = 0
 
+    /// The market's groups by class (GPU type, server size), for spread deals.
+    private let classes: [(ClassKey, [Int])]
+
     struct OfferKey: Hashable { var buyer: Int; var offer: UInt64 }
     struct DealKey: Hashable { var job: Int; var parts: [Int: Int] }
 
@@ -195,6 +195,7 @@ public struct TradingShard: Sendable {
         self.planner = planner
         self.parameters = parameters
         self.localPrices = Array(repeating: 0, count: planner.groups.count)
+        self.classes = Self.classes(of: layout)
     }
 
     /// This shard's current prices as asks by market group (what its gossip digest carries).
@@ -270,7 +271,7 @@ public struct TradingShard: Sendable {
                 deals[job] = nil
                 continue
             }
-            var renewed = Deal(job: job, parts: [], value: value, openedPhase: 0, renewal: true)
+            var renewed = Deal(job: job, parts: [], value: value, openedPhase: 0)
             for part in deal.parts {
                 nextOfferID += 1
                 let offer = TradeOffer(
@@ -353,9 +354,8 @@ public struct TradingShard: Sendable {
             leases[lid] = nil
             counters.leasesEnded += 1
         }
-        let (problem, jobs) = localProblem(offers: [], held: [])
-        let solution = PriceAuction.solve(
-            problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
+        let (problem, jobs) = localProblem()
+        let solution = solve(problem)
         var picks: [BourseRoundPlanner.Placement] = []
         for (j, job) in jobs.enumerated() {
             guard let c = solution.choice[j] else { continue }
@@ -369,7 +369,7 @@ public struct TradingShard: Sendable {
         localPrices = Array(solution.prices.prefix(planner.groups.count))
         publishAsks()
         return ShardRoundOutcome(
-            assignments: assignments, asks: layout.ids[id].map { asks[$0]! }, homeValue: solution.value)
+            assignments: assignments, asks: layout.ids[id].map { asks[$0]! })
     }
 
     // MARK: - Owner
@@ -377,15 +377,17 @@ public struct TradingShard: Sendable {
     /// The local matching problem: home jobs without a deal on the GPUs leases leave, plus one
     /// single-option demand per offer (renewed leases give their GPUs back to the matching while
     /// they are decided). Returns the problem and the home job of each demand row (offers follow).
-    private func localProblem(offers: [TradeOffer], held: [LeaseID], market: Bool = false) -> (MatchingProblem, [Int]) {
-        let free = planner.activeJobs.filter { deals[$0] == nil }.compactMap { homeJobs[$0] }
+    private func localProblem(
+        jobs: [PolicyJob]? = nil, offers: [TradeOffer] = [], held: [LeaseID] = [], market: Bool = false
+    ) -> (MatchingProblem, [Int]) {
+        let free = jobs ?? planner.activeJobs.filter { deals[$0] == nil }.compactMap { homeJobs[$0] }
         var (problem, _, _) = planner.matchingProblem(jobs: free, activeJobs: population)
         // Each job's best deal elsewhere is one more option, worth its surplus at the known asks,
         // on a pseudo-group that never runs out: the matching sends a job to the market when that
         // beats every local use of its GPUs.
-        let outsideGroup = problem.capacity.count
-        problem.capacity.append(max(free.count, 1))
         if market && parameters.enabled {
+            let outsideGroup = problem.capacity.count
+            problem.capacity.append(max(free.count, 1))
             for (j, job) in free.enumerated() where !stayHome.contains(job.id) {
                 guard let deal = marketDeal(for: job) else { continue }
                 problem.demands[j].append(MatchingOption(group: outsideGroup, units: 1, value: deal.surplus))
@@ -401,6 +403,10 @@ public struct TradingShard: Sendable {
         }
         for o in offers { problem.demands.append([MatchingOption(group: o.group, units: o.units, value: o.bid)]) }
         return (problem, free.map(\.id))
+    }
+
+    private func solve(_ problem: MatchingProblem) -> MatchingSolution {
+        PriceAuction.solve(problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
     }
 
     /// Leases granted or renewed this round and not yet committed: they hold their GPUs only
@@ -447,8 +453,7 @@ public struct TradingShard: Sendable {
         // Solve; a job the matching sends to the market that would not bid there (its deal is not
         // worth more than its local surplus) stays home: solve again without its outside option.
         var (problem, homes) = localProblem(offers: fresh, held: held, market: true)
-        var solution = PriceAuction.solve(
-            problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
+        var solution = solve(problem)
         for _ in 0..<4 {
             localPrices = Array(solution.prices.prefix(planner.groups.count))
             var stranded: [Int] = []
@@ -459,8 +464,7 @@ public struct TradingShard: Sendable {
             if stranded.isEmpty { break }
             stayHome.formUnion(stranded)
             (problem, homes) = localProblem(offers: fresh, held: held, market: true)
-            solution = PriceAuction.solve(
-                problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
+            solution = solve(problem)
         }
         localPrices = Array(solution.prices.prefix(planner.groups.count))
         // Held leases the matching no longer picks are taken back (the buyer hears "outbid").
@@ -528,19 +532,15 @@ public struct TradingShard: Sendable {
     /// Computes this shard's asks from its current matching: per group, the auction price and
     /// the value lost when 1, 2, 4, ... of its GPUs are taken away.
     private mutating func publishAsks() {
-        var (base, _) = localProblem(offers: [], held: heldLeases)
-        base.capacity.removeLast()  // the market pseudo-group has no options here
-        func value(_ p: MatchingProblem) -> Double {
-            PriceAuction.solve(p, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit).value
-        }
-        let full = value(base)
+        let (base, _) = localProblem(held: heldLeases)
+        let full = solve(base).value
         for (local, g) in layout.ids[id].enumerated() {
             var costs: [Int: Double] = [:]
             var units = 1
             while units <= planner.groups[local].capacity {
                 var reduced = base
-                reduced.capacity[local] -= units
-                costs[units] = max(0, full - value(reduced))
+                reduced.capacity[local] = max(0, reduced.capacity[local] - units)
+                costs[units] = max(0, full - solve(reduced).value)
                 units *= 2
             }
             asks[g] = MarketAsk(price: localPrices[local], costs: costs)
@@ -659,18 +659,9 @@ public struct TradingShard: Sendable {
     /// prices understate it: the auction raises a price only when a group is over-demanded.)
     func homeContribution(of job: PolicyJob) -> Double {
         var others = planner.activeJobs.filter { deals[$0] == nil && $0 != job.id }.compactMap { homeJobs[$0] }
-        func value(_ jobs: [PolicyJob]) -> Double {
-            var (problem, _, _) = planner.matchingProblem(jobs: jobs, activeJobs: population)
-            for lease in leases.values where !lease.renewing {
-                problem.capacity[lease.group] = max(0, problem.capacity[lease.group] - lease.units)
-            }
-            return PriceAuction.solve(
-                problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit
-            ).value
-        }
-        let without = value(others)
+        let without = solve(localProblem(jobs: others).0).value
         others.append(job)
-        return max(0, value(others) - without)
+        return max(0, solve(localProblem(jobs: others).0).value - without)
     }
 
     /// The best deal for `job` at the known prices that uses another shard's GPUs: `w` GPUs of one
@@ -687,11 +678,7 @@ public struct TradingShard: Sendable {
             let surplus = value - cost
             if surplus > (best?.surplus ?? 0) { best = (parts, value, surplus) }
         }
-        var classes: [ClassKey: [Int]] = [:]
-        for (g, group) in layout.groups.enumerated() {
-            classes[ClassKey(type: group.typeIndex, size: group.serverSize), default: []].append(g)
-        }
-        for (cls, members) in classes.sorted(by: { ($0.key.type, $0.key.size) < ($1.key.type, $1.key.size) }) {
+        for (cls, members) in classes {
             let byPrice = members.sorted { a, b in
                 let pa = asks[a]?.cost(1) ?? 0
                 let pb = asks[b]?.cost(1) ?? 0
@@ -723,6 +710,15 @@ public struct TradingShard: Sendable {
     }
 
     struct ClassKey: Hashable { var type: Int; var size: Int }
+
+    /// The market's groups by class (GPU type, server size), classes in order.
+    static func classes(of layout: MarketLayout) -> [(ClassKey, [Int])] {
+        var classes: [ClassKey: [Int]] = [:]
+        for (g, group) in layout.groups.enumerated() {
+            classes[ClassKey(type: group.typeIndex, size: group.serverSize), default: []].append(g)
+        }
+        return classes.sorted { ($0.key.type, $0.key.size) < ($1.key.type, $1.key.size) }.map { ($0.key, $0.value) }
+    }
 
     /// The deal home job `id` would bid for now and its bid (the deal's value beyond the job's
     /// best local surplus), or nil when it would not bid.

@@ -121,6 +121,25 @@ public struct WireEndpoint: Sendable {
         return .success(envelope)
     }
 
+    /// A request frame a server received: its envelope, or (counted) the refusal to answer it
+    /// with and a log line saying why. The one prologue of every frame handler.
+    public mutating func receiveRequest(_ frame: [UInt8], sentAt: Double) -> Result<Envelope, RefusedFrame> {
+        switch decode(frame) {
+        case .success(let envelope):
+            return .success(envelope)
+        case .failure(.malformed(let error)):
+            return .failure(
+                RefusedFrame(
+                    reply: malformedReply(error, sentAt: sentAt),
+                    logLine: "dropped malformed frame #\(malformedFrames) (\(frame.count) bytes): \(error)"))
+        case .failure(let rejection):
+            return .failure(
+                RefusedFrame(
+                    reply: rejectionReply(rejection, sentAt: sentAt),
+                    logLine: "refused a frame (\(frame.count) bytes): \(rejection) (frames refused: \(counters))"))
+        }
+    }
+
     /// The reply to a refused frame: an Error envelope, MALFORMED or UNAUTHORIZED.
     public mutating func rejectionReply(_ rejection: WireRejection, sentAt: Double) -> [UInt8] {
         encode(.error(WireErrorMessage(code: rejection.code, message: rejection.description)), sentAt: sentAt)
@@ -156,6 +175,12 @@ public enum WireRejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .replayed(let sender, let reason): "replayed frame from '\(sender)': \(reason)"
         }
     }
+}
+
+/// A received frame a server refused: the error reply to send back and what to log.
+public struct RefusedFrame: Error, Sendable {
+    public var reply: [UInt8]
+    public var logLine: String
 }
 
 /// A ``WireEndpoint`` shared by several tasks (CLI clients, tasks outside an actor).

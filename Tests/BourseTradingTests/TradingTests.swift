@@ -114,8 +114,14 @@ struct TradingTests {
         let plan = try on.planRound(now: 0, jobs: [wide])
         #expect(plan.count == 1)
         #expect(plan.first?.workers.count == 4)
-        let owners = Set(plan.first!.workers.map { w in p.servers.indices.flatMap { t in p.servers[t].indices.filter { p.servers[t][$0].contains(w) } } })
-        #expect(owners.count >= 1)
+        // Shards own servers round-robin (server s of a type -> shard s % 4): the 4 GPUs of one type
+        // come from at least two shards.
+        let split = roundRobin(p, shards: 4)
+        let owners = Set(plan.first!.workers.compactMap { w -> Int? in
+            for t in p.servers.indices { if let s = p.servers[t].firstIndex(where: { $0.contains(w) }) { return split[t][s] } }
+            return nil
+        })
+        #expect(owners.count >= 2, "one job's GPUs came from shards \(owners)")
         #expect(on.report.spreadJobs == 1)
         #expect(on.report.counters.leasesGranted >= 2)
 
