@@ -539,7 +539,7 @@ public struct TradingShard: Sendable {
             var units = 1
             while units <= planner.groups[local].capacity {
                 var reduced = base
-                reduced.capacity[local] = max(0, reduced.capacity[local] - units)
+                reduced.capacity[local] -= units  // may go below 0 when leases hold the group
                 costs[units] = max(0, full - solve(reduced).value)
                 units *= 2
             }
