@@ -997,6 +997,51 @@ void   bourse__shard_digest__free_unpacked
   assert(message->base.descriptor == &bourse__shard_digest__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bourse__group_ask__init
+                     (Bourse__GroupAsk         *message)
+{
+  static const Bourse__GroupAsk init_value = BOURSE__GROUP_ASK__INIT;
+  *message = init_value;
+}
+size_t bourse__group_ask__get_packed_size
+                     (const Bourse__GroupAsk *message)
+{
+  assert(message->base.descriptor == &bourse__group_ask__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bourse__group_ask__pack
+                     (const Bourse__GroupAsk *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bourse__group_ask__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bourse__group_ask__pack_to_buffer
+                     (const Bourse__GroupAsk *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bourse__group_ask__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bourse__GroupAsk *
+       bourse__group_ask__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bourse__GroupAsk *)
+     protobuf_c_message_unpack (&bourse__group_ask__descriptor,
+                                allocator, len, data);
+}
+void   bourse__group_ask__free_unpacked
+                     (Bourse__GroupAsk *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bourse__group_ask__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bourse__ping__init
                      (Bourse__Ping         *message)
 {
@@ -1267,49 +1312,49 @@ void   bourse__trade_reject__free_unpacked
   assert(message->base.descriptor == &bourse__trade_reject__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   bourse__lease_renew__init
-                     (Bourse__LeaseRenew         *message)
+void   bourse__lease_commit__init
+                     (Bourse__LeaseCommit         *message)
 {
-  static const Bourse__LeaseRenew init_value = BOURSE__LEASE_RENEW__INIT;
+  static const Bourse__LeaseCommit init_value = BOURSE__LEASE_COMMIT__INIT;
   *message = init_value;
 }
-size_t bourse__lease_renew__get_packed_size
-                     (const Bourse__LeaseRenew *message)
+size_t bourse__lease_commit__get_packed_size
+                     (const Bourse__LeaseCommit *message)
 {
-  assert(message->base.descriptor == &bourse__lease_renew__descriptor);
+  assert(message->base.descriptor == &bourse__lease_commit__descriptor);
   return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
 }
-size_t bourse__lease_renew__pack
-                     (const Bourse__LeaseRenew *message,
+size_t bourse__lease_commit__pack
+                     (const Bourse__LeaseCommit *message,
                       uint8_t       *out)
 {
-  assert(message->base.descriptor == &bourse__lease_renew__descriptor);
+  assert(message->base.descriptor == &bourse__lease_commit__descriptor);
   return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
 }
-size_t bourse__lease_renew__pack_to_buffer
-                     (const Bourse__LeaseRenew *message,
+size_t bourse__lease_commit__pack_to_buffer
+                     (const Bourse__LeaseCommit *message,
                       ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &bourse__lease_renew__descriptor);
+  assert(message->base.descriptor == &bourse__lease_commit__descriptor);
   return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
 }
-Bourse__LeaseRenew *
-       bourse__lease_renew__unpack
+Bourse__LeaseCommit *
+       bourse__lease_commit__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data)
 {
-  return (Bourse__LeaseRenew *)
-     protobuf_c_message_unpack (&bourse__lease_renew__descriptor,
+  return (Bourse__LeaseCommit *)
+     protobuf_c_message_unpack (&bourse__lease_commit__descriptor,
                                 allocator, len, data);
 }
-void   bourse__lease_renew__free_unpacked
-                     (Bourse__LeaseRenew *message,
+void   bourse__lease_commit__free_unpacked
+                     (Bourse__LeaseCommit *message,
                       ProtobufCAllocator *allocator)
 {
   if(!message)
     return;
-  assert(message->base.descriptor == &bourse__lease_renew__descriptor);
+  assert(message->base.descriptor == &bourse__lease_commit__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   bourse__lease_release__init
@@ -1681,13 +1726,13 @@ static const ProtobufCFieldDescriptor bourse__envelope__field_descriptors[26] =
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "lease_renew",
+    "lease_commit",
     53,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Bourse__Envelope, body_case),
-    offsetof(Bourse__Envelope, lease_renew),
-    &bourse__lease_renew__descriptor,
+    offsetof(Bourse__Envelope, lease_commit),
+    &bourse__lease_commit__descriptor,
     NULL,
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -1729,8 +1774,8 @@ static const unsigned bourse__envelope__field_indices_by_name[] = {
   7,   /* field[7] = job_status */
   6,   /* field[6] = job_status_request */
   12,   /* field[12] = job_transition */
+  23,   /* field[23] = lease_commit */
   24,   /* field[24] = lease_release */
-  23,   /* field[23] = lease_renew */
   9,   /* field[9] = list_jobs_reply */
   8,   /* field[8] = list_jobs_request */
   17,   /* field[17] = ping */
@@ -3428,7 +3473,7 @@ const ProtobufCMessageDescriptor bourse__ask_price__descriptor =
   (ProtobufCMessageInit) bourse__ask_price__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__shard_digest__field_descriptors[6] =
+static const ProtobufCFieldDescriptor bourse__shard_digest__field_descriptors[7] =
 {
   {
     "shard_id",
@@ -3502,9 +3547,22 @@ static const ProtobufCFieldDescriptor bourse__shard_digest__field_descriptors[6]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "market_asks",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bourse__ShardDigest, n_market_asks),
+    offsetof(Bourse__ShardDigest, market_asks),
+    &bourse__group_ask__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__shard_digest__field_indices_by_name[] = {
   2,   /* field[2] = asks */
+  6,   /* field[6] = market_asks */
   3,   /* field[3] = queued_jobs */
   1,   /* field[1] = racks */
   4,   /* field[4] = round */
@@ -3514,7 +3572,7 @@ static const unsigned bourse__shard_digest__field_indices_by_name[] = {
 static const ProtobufCIntRange bourse__shard_digest__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor bourse__shard_digest__descriptor =
 {
@@ -3524,11 +3582,88 @@ const ProtobufCMessageDescriptor bourse__shard_digest__descriptor =
   "Bourse__ShardDigest",
   "bourse",
   sizeof(Bourse__ShardDigest),
-  6,
+  7,
   bourse__shard_digest__field_descriptors,
   bourse__shard_digest__field_indices_by_name,
   1,  bourse__shard_digest__number_ranges,
   (ProtobufCMessageInit) bourse__shard_digest__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bourse__group_ask__field_descriptors[4] =
+{
+  {
+    "group",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__GroupAsk, group),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "price",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__GroupAsk, price),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "units",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Bourse__GroupAsk, n_units),
+    offsetof(Bourse__GroupAsk, units),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "costs",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Bourse__GroupAsk, n_costs),
+    offsetof(Bourse__GroupAsk, costs),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bourse__group_ask__field_indices_by_name[] = {
+  3,   /* field[3] = costs */
+  0,   /* field[0] = group */
+  1,   /* field[1] = price */
+  2,   /* field[2] = units */
+};
+static const ProtobufCIntRange bourse__group_ask__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor bourse__group_ask__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bourse.GroupAsk",
+  "GroupAsk",
+  "Bourse__GroupAsk",
+  "bourse",
+  sizeof(Bourse__GroupAsk),
+  4,
+  bourse__group_ask__field_descriptors,
+  bourse__group_ask__field_indices_by_name,
+  1,  bourse__group_ask__number_ranges,
+  (ProtobufCMessageInit) bourse__group_ask__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor bourse__ping__field_descriptors[3] =
@@ -3762,7 +3897,7 @@ const ProtobufCMessageDescriptor bourse__ack__descriptor =
   (ProtobufCMessageInit) bourse__ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__trade_offer__field_descriptors[8] =
+static const ProtobufCFieldDescriptor bourse__trade_offer__field_descriptors[12] =
 {
   {
     "offer_id",
@@ -3860,21 +3995,73 @@ static const ProtobufCFieldDescriptor bourse__trade_offer__field_descriptors[8] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "buyer",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeOffer, buyer),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeOffer, owner),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "group",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeOffer, group),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "renewing_lease",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeOffer, renewing_lease),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__trade_offer__field_indices_by_name[] = {
   5,   /* field[5] = bid */
+  8,   /* field[8] = buyer */
   1,   /* field[1] = buyer_shard */
   3,   /* field[3] = gpu_type */
   4,   /* field[4] = gpus */
+  10,   /* field[10] = group */
   2,   /* field[2] = job_id */
   7,   /* field[7] = lease_seconds */
   0,   /* field[0] = offer_id */
+  9,   /* field[9] = owner */
+  11,   /* field[11] = renewing_lease */
   6,   /* field[6] = round */
 };
 static const ProtobufCIntRange bourse__trade_offer__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor bourse__trade_offer__descriptor =
 {
@@ -3884,14 +4071,14 @@ const ProtobufCMessageDescriptor bourse__trade_offer__descriptor =
   "Bourse__TradeOffer",
   "bourse",
   sizeof(Bourse__TradeOffer),
-  8,
+  12,
   bourse__trade_offer__field_descriptors,
   bourse__trade_offer__field_indices_by_name,
   1,  bourse__trade_offer__number_ranges,
   (ProtobufCMessageInit) bourse__trade_offer__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__trade_accept__field_descriptors[5] =
+static const ProtobufCFieldDescriptor bourse__trade_accept__field_descriptors[10] =
 {
   {
     "offer_id",
@@ -3953,18 +4140,83 @@ static const ProtobufCFieldDescriptor bourse__trade_accept__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "owner",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeAccept, owner),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buyer",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeAccept, buyer),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeAccept, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "group",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeAccept, group),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "units",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeAccept, units),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__trade_accept__field_indices_by_name[] = {
+  6,   /* field[6] = buyer */
   3,   /* field[3] = expires_at */
   2,   /* field[2] = gpu_ids */
+  8,   /* field[8] = group */
+  7,   /* field[7] = job_id */
   1,   /* field[1] = lease_id */
   0,   /* field[0] = offer_id */
+  5,   /* field[5] = owner */
   4,   /* field[4] = price */
+  9,   /* field[9] = units */
 };
 static const ProtobufCIntRange bourse__trade_accept__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor bourse__trade_accept__descriptor =
 {
@@ -3974,14 +4226,14 @@ const ProtobufCMessageDescriptor bourse__trade_accept__descriptor =
   "Bourse__TradeAccept",
   "bourse",
   sizeof(Bourse__TradeAccept),
-  5,
+  10,
   bourse__trade_accept__field_descriptors,
   bourse__trade_accept__field_indices_by_name,
   1,  bourse__trade_accept__number_ranges,
   (ProtobufCMessageInit) bourse__trade_accept__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__trade_reject__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bourse__trade_reject__field_descriptors[7] =
 {
   {
     "offer_id",
@@ -4019,16 +4271,68 @@ static const ProtobufCFieldDescriptor bourse__trade_reject__field_descriptors[3]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "owner",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeReject, owner),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buyer",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeReject, buyer),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeReject, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "group",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradeReject, group),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__trade_reject__field_indices_by_name[] = {
   1,   /* field[1] = ask */
+  4,   /* field[4] = buyer */
+  6,   /* field[6] = group */
+  5,   /* field[5] = job_id */
   0,   /* field[0] = offer_id */
+  3,   /* field[3] = owner */
   2,   /* field[2] = reason */
 };
 static const ProtobufCIntRange bourse__trade_reject__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor bourse__trade_reject__descriptor =
 {
@@ -4038,14 +4342,14 @@ const ProtobufCMessageDescriptor bourse__trade_reject__descriptor =
   "Bourse__TradeReject",
   "bourse",
   sizeof(Bourse__TradeReject),
-  3,
+  7,
   bourse__trade_reject__field_descriptors,
   bourse__trade_reject__field_indices_by_name,
   1,  bourse__trade_reject__number_ranges,
   (ProtobufCMessageInit) bourse__trade_reject__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__lease_renew__field_descriptors[2] =
+static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[4] =
 {
   {
     "lease_id",
@@ -4053,50 +4357,76 @@ static const ProtobufCFieldDescriptor bourse__lease_renew__field_descriptors[2] 
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Bourse__LeaseRenew, lease_id),
+    offsetof(Bourse__LeaseCommit, lease_id),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "extend_to",
+    "buyer",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_DOUBLE,
+    PROTOBUF_C_TYPE_UINT32,
     0,   /* quantifier_offset */
-    offsetof(Bourse__LeaseRenew, extend_to),
+    offsetof(Bourse__LeaseCommit, buyer),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseCommit, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "round",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseCommit, round),
     NULL,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
-static const unsigned bourse__lease_renew__field_indices_by_name[] = {
-  1,   /* field[1] = extend_to */
+static const unsigned bourse__lease_commit__field_indices_by_name[] = {
+  1,   /* field[1] = buyer */
+  2,   /* field[2] = job_id */
   0,   /* field[0] = lease_id */
+  3,   /* field[3] = round */
 };
-static const ProtobufCIntRange bourse__lease_renew__number_ranges[1 + 1] =
+static const ProtobufCIntRange bourse__lease_commit__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
-const ProtobufCMessageDescriptor bourse__lease_renew__descriptor =
+const ProtobufCMessageDescriptor bourse__lease_commit__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "bourse.LeaseRenew",
-  "LeaseRenew",
-  "Bourse__LeaseRenew",
+  "bourse.LeaseCommit",
+  "LeaseCommit",
+  "Bourse__LeaseCommit",
   "bourse",
-  sizeof(Bourse__LeaseRenew),
-  2,
-  bourse__lease_renew__field_descriptors,
-  bourse__lease_renew__field_indices_by_name,
-  1,  bourse__lease_renew__number_ranges,
-  (ProtobufCMessageInit) bourse__lease_renew__init,
+  sizeof(Bourse__LeaseCommit),
+  4,
+  bourse__lease_commit__field_descriptors,
+  bourse__lease_commit__field_indices_by_name,
+  1,  bourse__lease_commit__number_ranges,
+  (ProtobufCMessageInit) bourse__lease_commit__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__lease_release__field_descriptors[2] =
+static const ProtobufCFieldDescriptor bourse__lease_release__field_descriptors[4] =
 {
   {
     "lease_id",
@@ -4122,15 +4452,41 @@ static const ProtobufCFieldDescriptor bourse__lease_release__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "buyer",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseRelease, buyer),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseRelease, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__lease_release__field_indices_by_name[] = {
+  2,   /* field[2] = buyer */
+  3,   /* field[3] = job_id */
   0,   /* field[0] = lease_id */
   1,   /* field[1] = reason */
 };
 static const ProtobufCIntRange bourse__lease_release__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bourse__lease_release__descriptor =
 {
@@ -4140,7 +4496,7 @@ const ProtobufCMessageDescriptor bourse__lease_release__descriptor =
   "Bourse__LeaseRelease",
   "bourse",
   sizeof(Bourse__LeaseRelease),
-  2,
+  4,
   bourse__lease_release__field_descriptors,
   bourse__lease_release__field_indices_by_name,
   1,  bourse__lease_release__number_ranges,

@@ -109,6 +109,9 @@ extension MemberUpdate: CBridged {
 extension AskPrice: CBridged {
     static func cInit(_ m: UnsafeMutablePointer<Bourse__AskPrice>) { bourse__ask_price__init(m) }
 }
+extension GroupAsk: CBridged {
+    static func cInit(_ m: UnsafeMutablePointer<Bourse__GroupAsk>) { bourse__group_ask__init(m) }
+}
 extension ShardDigest: CBridged {
     static func cInit(_ m: UnsafeMutablePointer<Bourse__ShardDigest>) { bourse__shard_digest__init(m) }
 }
@@ -130,8 +133,8 @@ extension TradeAccept: CBridged {
 extension TradeReject: CBridged {
     static func cInit(_ m: UnsafeMutablePointer<Bourse__TradeReject>) { bourse__trade_reject__init(m) }
 }
-extension LeaseRenew: CBridged {
-    static func cInit(_ m: UnsafeMutablePointer<Bourse__LeaseRenew>) { bourse__lease_renew__init(m) }
+extension LeaseCommit: CBridged {
+    static func cInit(_ m: UnsafeMutablePointer<Bourse__LeaseCommit>) { bourse__lease_commit__init(m) }
 }
 extension LeaseRelease: CBridged {
     static func cInit(_ m: UnsafeMutablePointer<Bourse__LeaseRelease>) { bourse__lease_release__init(m) }
@@ -208,6 +211,14 @@ final class CArena {
         return (values.count, array)
     }
 
+    /// `size_t n_x; T *x` for a repeated scalar field (uint32, double, ...).
+    func scalars<T: BitwiseCopyable>(_ values: [T]) throws(WireError) -> (Int, UnsafeMutablePointer<T>?) {
+        guard !values.isEmpty else { return (0, nil) }
+        let array = try allocate(T.self, count: values.count)
+        array.update(from: values, count: values.count)
+        return (values.count, array)
+    }
+
     /// `size_t n_x; E *x` for a repeated enum field.
     func enums<E: WireEnum, C: CEnum>(_ values: [E]) throws(WireError) -> (Int, UnsafeMutablePointer<C>?) {
         guard !values.isEmpty else { return (0, nil) }
@@ -276,6 +287,12 @@ func decodeEnums<E: WireEnum, C: CEnum>(_ n: Int, _ p: UnsafePointer<C>?, _ fiel
     guard n > 0 else { return [] }
     guard let p else { throw .malformed("\(field) has \(n) elements but no storage") }
     return UnsafeBufferPointer(start: p, count: n).map { E(c: $0) }
+}
+
+func decodeScalars<T>(_ n: Int, _ p: UnsafePointer<T>?, _ field: String) throws(WireError) -> [T] {
+    guard n > 0 else { return [] }
+    guard let p else { throw .malformed("\(field) has \(n) elements but no storage") }
+    return Array(UnsafeBufferPointer(start: p, count: n))
 }
 
 func decodeBytes(_ b: ProtobufCBinaryData) -> [UInt8] {

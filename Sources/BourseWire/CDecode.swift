@@ -47,8 +47,8 @@ extension Envelope {
             body = .tradeAccept(try decodeRequiredMessage(c.trade_accept, "Envelope.trade_accept"))
         case BOURSE__ENVELOPE__BODY_TRADE_REJECT:
             body = .tradeReject(try decodeRequiredMessage(c.trade_reject, "Envelope.trade_reject"))
-        case BOURSE__ENVELOPE__BODY_LEASE_RENEW:
-            body = .leaseRenew(try decodeRequiredMessage(c.lease_renew, "Envelope.lease_renew"))
+        case BOURSE__ENVELOPE__BODY_LEASE_COMMIT:
+            body = .leaseCommit(try decodeRequiredMessage(c.lease_commit, "Envelope.lease_commit"))
         case BOURSE__ENVELOPE__BODY_LEASE_RELEASE:
             body = .leaseRelease(try decodeRequiredMessage(c.lease_release, "Envelope.lease_release"))
         case BOURSE__ENVELOPE__BODY_ERROR:
@@ -279,7 +279,16 @@ extension ShardDigest {
             asks: decodeMessages(c.n_asks, c.asks, "ShardDigest.asks"),
             queuedJobs: c.queued_jobs,
             round: c.round,
-            version: c.version)
+            version: c.version,
+            marketAsks: decodeMessages(c.n_market_asks, c.market_asks, "ShardDigest.market_asks"))
+    }
+}
+
+extension GroupAsk {
+    init(c: Bourse__GroupAsk) throws(WireError) {
+        try self.init(
+            group: c.group, price: c.price, units: decodeScalars(c.n_units, c.units, "GroupAsk.units"),
+            costs: decodeScalars(c.n_costs, c.costs, "GroupAsk.costs"))
     }
 }
 
@@ -325,7 +334,11 @@ extension TradeOffer {
             gpus: c.gpus,
             bid: c.bid,
             round: c.round,
-            leaseSeconds: c.lease_seconds)
+            leaseSeconds: c.lease_seconds,
+            buyer: c.buyer,
+            owner: c.owner,
+            group: c.group,
+            renewingLease: decodeString(c.renewing_lease, "TradeOffer.renewing_lease"))
     }
 }
 
@@ -336,19 +349,28 @@ extension TradeAccept {
             leaseID: decodeString(c.lease_id, "TradeAccept.lease_id"),
             gpuIDs: decodeStrings(c.n_gpu_ids, c.gpu_ids, "TradeAccept.gpu_ids"),
             expiresAt: c.expires_at,
-            price: c.price)
+            price: c.price,
+            owner: c.owner,
+            buyer: c.buyer,
+            jobID: decodeString(c.job_id, "TradeAccept.job_id"),
+            group: c.group,
+            units: c.units)
     }
 }
 
 extension TradeReject {
     init(c: Bourse__TradeReject) throws(WireError) {
-        try self.init(offerID: c.offer_id, ask: c.ask, reason: decodeString(c.reason, "TradeReject.reason"))
+        try self.init(
+            offerID: c.offer_id, ask: c.ask, reason: decodeString(c.reason, "TradeReject.reason"), owner: c.owner,
+            buyer: c.buyer, jobID: decodeString(c.job_id, "TradeReject.job_id"), group: c.group)
     }
 }
 
-extension LeaseRenew {
-    init(c: Bourse__LeaseRenew) throws(WireError) {
-        try self.init(leaseID: decodeString(c.lease_id, "LeaseRenew.lease_id"), extendTo: c.extend_to)
+extension LeaseCommit {
+    init(c: Bourse__LeaseCommit) throws(WireError) {
+        try self.init(
+            leaseID: decodeString(c.lease_id, "LeaseCommit.lease_id"), buyer: c.buyer,
+            jobID: decodeString(c.job_id, "LeaseCommit.job_id"), round: c.round)
     }
 }
 
@@ -356,7 +378,9 @@ extension LeaseRelease {
     init(c: Bourse__LeaseRelease) throws(WireError) {
         try self.init(
             leaseID: decodeString(c.lease_id, "LeaseRelease.lease_id"),
-            reason: decodeString(c.reason, "LeaseRelease.reason"))
+            reason: decodeString(c.reason, "LeaseRelease.reason"),
+            buyer: c.buyer,
+            jobID: decodeString(c.job_id, "LeaseRelease.job_id"))
     }
 }
 

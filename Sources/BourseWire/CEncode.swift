@@ -49,8 +49,8 @@ extension Envelope {
             (c.body_case, c.trade_accept) = (BOURSE__ENVELOPE__BODY_TRADE_ACCEPT, try a.message(m))
         case .tradeReject(let m):
             (c.body_case, c.trade_reject) = (BOURSE__ENVELOPE__BODY_TRADE_REJECT, try a.message(m))
-        case .leaseRenew(let m):
-            (c.body_case, c.lease_renew) = (BOURSE__ENVELOPE__BODY_LEASE_RENEW, try a.message(m))
+        case .leaseCommit(let m):
+            (c.body_case, c.lease_commit) = (BOURSE__ENVELOPE__BODY_LEASE_COMMIT, try a.message(m))
         case .leaseRelease(let m):
             (c.body_case, c.lease_release) = (BOURSE__ENVELOPE__BODY_LEASE_RELEASE, try a.message(m))
         case .error(let m):
@@ -262,6 +262,16 @@ extension ShardDigest {
         c.queued_jobs = queuedJobs
         c.round = round
         c.version = version
+        (c.n_market_asks, c.market_asks) = try a.messages(marketAsks)
+    }
+}
+
+extension GroupAsk {
+    func fill(_ c: inout Bourse__GroupAsk, _ a: CArena) throws(WireError) {
+        c.group = group
+        c.price = price
+        (c.n_units, c.units) = try a.scalars(units)
+        (c.n_costs, c.costs) = try a.scalars(costs)
     }
 }
 
@@ -304,6 +314,10 @@ extension TradeOffer {
         c.bid = bid
         c.round = round
         c.lease_seconds = leaseSeconds
+        c.buyer = buyer
+        c.owner = owner
+        c.group = group
+        c.renewing_lease = try a.string(renewingLease, "TradeOffer.renewing_lease")
     }
 }
 
@@ -314,6 +328,11 @@ extension TradeAccept {
         (c.n_gpu_ids, c.gpu_ids) = try a.strings(gpuIDs, "TradeAccept.gpu_ids")
         c.expires_at = expiresAt
         c.price = price
+        c.owner = owner
+        c.buyer = buyer
+        c.job_id = try a.string(jobID, "TradeAccept.job_id")
+        c.group = group
+        c.units = units
     }
 }
 
@@ -322,13 +341,19 @@ extension TradeReject {
         c.offer_id = offerID
         c.ask = ask
         c.reason = try a.string(reason, "TradeReject.reason")
+        c.owner = owner
+        c.buyer = buyer
+        c.job_id = try a.string(jobID, "TradeReject.job_id")
+        c.group = group
     }
 }
 
-extension LeaseRenew {
-    func fill(_ c: inout Bourse__LeaseRenew, _ a: CArena) throws(WireError) {
-        c.lease_id = try a.string(leaseID, "LeaseRenew.lease_id")
-        c.extend_to = extendTo
+extension LeaseCommit {
+    func fill(_ c: inout Bourse__LeaseCommit, _ a: CArena) throws(WireError) {
+        c.lease_id = try a.string(leaseID, "LeaseCommit.lease_id")
+        c.buyer = buyer
+        c.job_id = try a.string(jobID, "LeaseCommit.job_id")
+        c.round = round
     }
 }
 
@@ -336,6 +361,8 @@ extension LeaseRelease {
     func fill(_ c: inout Bourse__LeaseRelease, _ a: CArena) throws(WireError) {
         c.lease_id = try a.string(leaseID, "LeaseRelease.lease_id")
         c.reason = try a.string(reason, "LeaseRelease.reason")
+        c.buyer = buyer
+        c.job_id = try a.string(jobID, "LeaseRelease.job_id")
     }
 }
 

@@ -48,7 +48,7 @@ public struct Envelope: Sendable, Hashable {
         case tradeOffer(TradeOffer)
         case tradeAccept(TradeAccept)
         case tradeReject(TradeReject)
-        case leaseRenew(LeaseRenew)
+        case leaseCommit(LeaseCommit)
         case leaseRelease(LeaseRelease)
         // any direction
         case error(WireErrorMessage)
@@ -75,7 +75,7 @@ public struct Envelope: Sendable, Hashable {
             case .tradeOffer: "trade_offer"
             case .tradeAccept: "trade_accept"
             case .tradeReject: "trade_reject"
-            case .leaseRenew: "lease_renew"
+            case .leaseCommit: "lease_commit"
             case .leaseRelease: "lease_release"
             case .error: "error"
             }

@@ -373,10 +373,12 @@ public struct ShardDigest: Sendable, Hashable {
     public var round: UInt64
     /// Newer digests replace older ones.
     public var version: UInt64
+    /// Trading: the ask of each of the shard's GPU groups.
+    public var marketAsks: [GroupAsk]
 
     public init(
         shardID: String = "", racks: [String] = [], asks: [AskPrice] = [], queuedJobs: UInt32 = 0,
-        round: UInt64 = 0, version: UInt64 = 0
+        round: UInt64 = 0, version: UInt64 = 0, marketAsks: [GroupAsk] = []
     ) {
         self.shardID = shardID
         self.racks = racks
@@ -384,6 +386,23 @@ public struct ShardDigest: Sendable, Hashable {
         self.queuedJobs = queuedJobs
         self.round = round
         self.version = version
+        self.marketAsks = marketAsks
+    }
+}
+
+/// proto `GroupAsk`: what a shard asks for GPUs of one of its groups (market group index): a
+/// price per GPU, and per number of GPUs taken (`units[i]`) the value its matching loses (`costs[i]`).
+public struct GroupAsk: Sendable, Hashable {
+    public var group: UInt32
+    public var price: Double
+    public var units: [UInt32]
+    public var costs: [Double]
+
+    public init(group: UInt32 = 0, price: Double = 0, units: [UInt32] = [], costs: [Double] = []) {
+        self.group = group
+        self.price = price
+        self.units = units
+        self.costs = costs
     }
 }
 
@@ -438,7 +457,8 @@ public struct Ack: Sendable, Hashable {
 
 // MARK: - trading
 
-/// proto `TradeOffer`.
+/// proto `TradeOffer`: a bid for `gpus` GPUs of the owner's group `group` (or, with
+/// `renewingLease`, to keep that lease another round). Participants are rack indices.
 public struct TradeOffer: Sendable, Hashable {
     public var offerID: UInt64
     public var buyerShard: String
@@ -448,10 +468,15 @@ public struct TradeOffer: Sendable, Hashable {
     public var bid: Double
     public var round: UInt64
     public var leaseSeconds: Double
+    public var buyer: UInt32
+    public var owner: UInt32
+    public var group: UInt32
+    public var renewingLease: String
 
     public init(
         offerID: UInt64 = 0, buyerShard: String = "", jobID: String = "", gpuType: String = "", gpus: UInt32 = 0,
-        bid: Double = 0, round: UInt64 = 0, leaseSeconds: Double = 0
+        bid: Double = 0, round: UInt64 = 0, leaseSeconds: Double = 0, buyer: UInt32 = 0, owner: UInt32 = 0,
+        group: UInt32 = 0, renewingLease: String = ""
     ) {
         self.offerID = offerID
         self.buyerShard = buyerShard
@@ -461,6 +486,10 @@ public struct TradeOffer: Sendable, Hashable {
         self.bid = bid
         self.round = round
         self.leaseSeconds = leaseSeconds
+        self.buyer = buyer
+        self.owner = owner
+        self.group = group
+        self.renewingLease = renewingLease
     }
 }
 
@@ -471,13 +500,26 @@ public struct TradeAccept: Sendable, Hashable {
     public var gpuIDs: [String]
     public var expiresAt: Double
     public var price: Double
+    public var owner: UInt32
+    public var buyer: UInt32
+    public var jobID: String
+    public var group: UInt32
+    public var units: UInt32
 
-    public init(offerID: UInt64 = 0, leaseID: String = "", gpuIDs: [String] = [], expiresAt: Double = 0, price: Double = 0) {
+    public init(
+        offerID: UInt64 = 0, leaseID: String = "", gpuIDs: [String] = [], expiresAt: Double = 0, price: Double = 0,
+        owner: UInt32 = 0, buyer: UInt32 = 0, jobID: String = "", group: UInt32 = 0, units: UInt32 = 0
+    ) {
         self.offerID = offerID
         self.leaseID = leaseID
         self.gpuIDs = gpuIDs
         self.expiresAt = expiresAt
         self.price = price
+        self.owner = owner
+        self.buyer = buyer
+        self.jobID = jobID
+        self.group = group
+        self.units = units
     }
 }
 
@@ -487,22 +529,37 @@ public struct TradeReject: Sendable, Hashable {
     /// The owner's current ask: the next bid must beat it.
     public var ask: Double
     public var reason: String
+    public var owner: UInt32
+    public var buyer: UInt32
+    public var jobID: String
+    public var group: UInt32
 
-    public init(offerID: UInt64 = 0, ask: Double = 0, reason: String = "") {
+    public init(
+        offerID: UInt64 = 0, ask: Double = 0, reason: String = "", owner: UInt32 = 0, buyer: UInt32 = 0, jobID: String = "",
+        group: UInt32 = 0
+    ) {
         self.offerID = offerID
         self.ask = ask
         self.reason = reason
+        self.owner = owner
+        self.buyer = buyer
+        self.jobID = jobID
+        self.group = group
     }
 }
 
-/// proto `LeaseRenew`.
-public struct LeaseRenew: Sendable, Hashable {
+/// proto `LeaseCommit`: the buyer uses the lease this round.
+public struct LeaseCommit: Sendable, Hashable {
     public var leaseID: String
-    public var extendTo: Double
+    public var buyer: UInt32
+    public var jobID: String
+    public var round: UInt64
 
-    public init(leaseID: String = "", extendTo: Double = 0) {
+    public init(leaseID: String = "", buyer: UInt32 = 0, jobID: String = "", round: UInt64 = 0) {
         self.leaseID = leaseID
-        self.extendTo = extendTo
+        self.buyer = buyer
+        self.jobID = jobID
+        self.round = round
     }
 }
 
@@ -510,10 +567,14 @@ public struct LeaseRenew: Sendable, Hashable {
 public struct LeaseRelease: Sendable, Hashable {
     public var leaseID: String
     public var reason: String
+    public var buyer: UInt32
+    public var jobID: String
 
-    public init(leaseID: String = "", reason: String = "") {
+    public init(leaseID: String = "", reason: String = "", buyer: UInt32 = 0, jobID: String = "") {
         self.leaseID = leaseID
         self.reason = reason
+        self.buyer = buyer
+        self.jobID = jobID
     }
 }
 

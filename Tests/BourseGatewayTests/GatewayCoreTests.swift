@@ -163,7 +163,7 @@ struct GatewayCoreTests {
         let pending = try #require(core.handle(Envelope(body: .listJobsRequest(ListJobsRequest(states: [.pending]))), now: 3).reply.listJobs)
         #expect(pending.jobs.map(\.jobID) == ["j-000001", "j-000003"])
         #expect(core.handle(Envelope(body: .ping(Ping(probeID: 5))), now: 3).reply == .ack(Ack(probeID: 5, targetID: "gateway")))
-        #expect(core.handle(Envelope(body: .leaseRenew(LeaseRenew())), now: 3).reply.errorMessage?.code == .invalid)
+        #expect(core.handle(Envelope(body: .leaseCommit(LeaseCommit())), now: 3).reply.errorMessage?.code == .invalid)
         let garbage = core.malformedFrame(bytes: 3, error: "bad")
         #expect(garbage.reply.errorMessage?.code == .malformed)
         #expect(core.stats.malformed == 1)

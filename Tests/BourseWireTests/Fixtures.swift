@@ -18,7 +18,7 @@ struct SplitMix64: RandomNumberGenerator {
 let allBodyKinds = [
     "submit_job", "submit_ack", "job_status_request", "job_status", "list_jobs_request", "list_jobs_reply",
     "cancel_job", "cancel_ack", "job_transition", "agent_register", "agent_heartbeat", "worker_command",
-    "command_ack", "ping", "ping_req", "ack", "trade_offer", "trade_accept", "trade_reject", "lease_renew",
+    "command_ack", "ping", "ping_req", "ack", "trade_offer", "trade_accept", "trade_reject", "lease_commit",
     "lease_release", "error",
 ]
 
@@ -43,7 +43,7 @@ func kindIndex(_ body: Envelope.Body) -> Int {
     case .tradeOffer: 16
     case .tradeAccept: 17
     case .tradeReject: 18
-    case .leaseRenew: 19
+    case .leaseCommit: 19
     case .leaseRelease: 20
     case .error: 21
     }
@@ -81,7 +81,8 @@ enum Fixtures {
         ShardDigest(
             shardID: "shard-r0", racks: ["r0", "r3"],
             asks: [AskPrice(gpuType: "V100", ask: 1.75, freeGpus: 3), AskPrice(gpuType: "K80", ask: 0.25, freeGpus: 12)],
-            queuedJobs: 5, round: 99, version: 1001),
+            queuedJobs: 5, round: 99, version: 1001,
+            marketAsks: [GroupAsk(group: 4, price: 0.5, units: [1, 2, 4], costs: [0, 1.25, 3.5]), GroupAsk(group: 5, price: 2)]),
         ShardDigest(shardID: "shard-r1", racks: ["r1"], asks: [AskPrice(gpuType: "P100", ask: 3, freeGpus: 1)], queuedJobs: 0, round: 98, version: 77),
     ]
 
@@ -116,11 +117,13 @@ enum Fixtures {
             .ack(Ack(probeID: 6, targetID: "shard-r2", updates: updates, digests: digests)),
             .tradeOffer(TradeOffer(
                 offerID: 1001, buyerShard: "shard-r1", jobID: "job-42", gpuType: "V100", gpus: 4, bid: 12.75,
-                round: 99, leaseSeconds: 600)),
-            .tradeAccept(TradeAccept(offerID: 1001, leaseID: "lease-7", gpuIDs: ["r0-n1-g0", "r0-n1-g1"], expiresAt: 1800.5, price: 11.5)),
-            .tradeReject(TradeReject(offerID: 1002, ask: 13.25, reason: "bid below ask")),
-            .leaseRenew(LeaseRenew(leaseID: "lease-7", extendTo: 2400.75)),
-            .leaseRelease(LeaseRelease(leaseID: "lease-7", reason: "job finished")),
+                round: 99, leaseSeconds: 600, buyer: 1, owner: 2, group: 3, renewingLease: "L2.7")),
+            .tradeAccept(TradeAccept(
+                offerID: 1001, leaseID: "L2.7", gpuIDs: ["r0-n1-g0", "r0-n1-g1"], expiresAt: 1800.5, price: 11.5, owner: 2,
+                buyer: 1, jobID: "job-42", group: 3, units: 4)),
+            .tradeReject(TradeReject(offerID: 1002, ask: 13.25, reason: "outbid", owner: 2, buyer: 1, jobID: "job-42", group: 3)),
+            .leaseCommit(LeaseCommit(leaseID: "L2.7", buyer: 1, jobID: "job-42", round: 99)),
+            .leaseRelease(LeaseRelease(leaseID: "L2.7", reason: "job finished", buyer: 1, jobID: "job-42")),
             .error(WireErrorMessage(code: .notFound, message: "no such job", field: "job_id")),
         ]
         return bodies.enumerated().map { i, body in
@@ -136,7 +139,7 @@ enum Fixtures {
         .listJobsRequest(ListJobsRequest()), .listJobsReply(ListJobsReply()), .cancelJob(CancelJob()), .cancelAck(CancelAck()),
         .jobTransition(JobTransition()), .agentRegister(AgentRegister()), .agentHeartbeat(AgentHeartbeat()),
         .workerCommand(WorkerCommand()), .commandAck(CommandAck()), .ping(Ping()), .pingReq(PingReq()), .ack(Ack()),
-        .tradeOffer(TradeOffer()), .tradeAccept(TradeAccept()), .tradeReject(TradeReject()), .leaseRenew(LeaseRenew()),
+        .tradeOffer(TradeOffer()), .tradeAccept(TradeAccept()), .tradeReject(TradeReject()), .leaseCommit(LeaseCommit()),
         .leaseRelease(LeaseRelease()), .error(WireErrorMessage()),
     ].map { Envelope(body: $0) }
 }
@@ -202,7 +205,8 @@ struct RandomEnvelopes {
     }
     mutating func digest() -> ShardDigest {
         ShardDigest(shardID: string(), racks: strings(), asks: list { AskPrice(gpuType: $0.string(), ask: $0.double(), freeGpus: $0.u32()) },
-                    queuedJobs: u32(), round: u64(), version: u64())
+                    queuedJobs: u32(), round: u64(), version: u64(),
+                    marketAsks: list { GroupAsk(group: $0.u32(), price: $0.double(), units: [$0.u32(), $0.u32()], costs: [$0.double()]) })
     }
 
     mutating func body(kind: Int) -> Envelope.Body {
@@ -226,11 +230,12 @@ struct RandomEnvelopes {
         case 14: .pingReq(PingReq(probeID: u64(), targetID: string(), targetAddress: string(), updates: list { $0.update() }, digests: list { $0.digest() }))
         case 15: .ack(Ack(probeID: u64(), targetID: string(), updates: list { $0.update() }, digests: list { $0.digest() }))
         case 16: .tradeOffer(TradeOffer(offerID: u64(), buyerShard: string(), jobID: string(), gpuType: string(), gpus: u32(), bid: double(),
-                                         round: u64(), leaseSeconds: double()))
-        case 17: .tradeAccept(TradeAccept(offerID: u64(), leaseID: string(), gpuIDs: strings(), expiresAt: double(), price: double()))
-        case 18: .tradeReject(TradeReject(offerID: u64(), ask: double(), reason: string()))
-        case 19: .leaseRenew(LeaseRenew(leaseID: string(), extendTo: double()))
-        case 20: .leaseRelease(LeaseRelease(leaseID: string(), reason: string()))
+                                         round: u64(), leaseSeconds: double(), buyer: u32(), owner: u32(), group: u32(), renewingLease: string()))
+        case 17: .tradeAccept(TradeAccept(offerID: u64(), leaseID: string(), gpuIDs: strings(), expiresAt: double(), price: double(),
+                                           owner: u32(), buyer: u32(), jobID: string(), group: u32(), units: u32()))
+        case 18: .tradeReject(TradeReject(offerID: u64(), ask: double(), reason: string(), owner: u32(), buyer: u32(), jobID: string(), group: u32()))
+        case 19: .leaseCommit(LeaseCommit(leaseID: string(), buyer: u32(), jobID: string(), round: u64()))
+        case 20: .leaseRelease(LeaseRelease(leaseID: string(), reason: string(), buyer: u32(), jobID: string()))
         default: .error(WireErrorMessage(code: WireErrorCode(rawValue: raw()), message: string(), field: string()))
         }
     }

@@ -93,10 +93,10 @@ final class RoundTripTests: XCTestCase {
                                        submittedAt: .infinity, startedAt: -0.0, restarts: .max))))
         // NaN != NaN, so compare bit patterns.
         let nan = Double(bitPattern: 0x7FF8_0000_DEAD_BEEF)
-        let decoded = try WireCodec.decode(WireCodec.encode(Envelope(sentAt: nan, body: .leaseRenew(LeaseRenew(extendTo: nan)))))
+        let decoded = try WireCodec.decode(WireCodec.encode(Envelope(sentAt: nan, body: .tradeAccept(TradeAccept(expiresAt: nan)))))
         XCTAssertEqual(decoded.sentAt.bitPattern, nan.bitPattern)
-        guard case .leaseRenew(let renew) = decoded.body else { return XCTFail("wrong body kind") }
-        XCTAssertEqual(renew.extendTo.bitPattern, nan.bitPattern)
+        guard case .tradeAccept(let accept) = decoded.body else { return XCTFail("wrong body kind") }
+        XCTAssertEqual(accept.expiresAt.bitPattern, nan.bitPattern)
     }
 
     func testNegativeZeroIsSentAsZero() throws {

@@ -37,13 +37,14 @@ typedef struct Bourse__CommandAck Bourse__CommandAck;
 typedef struct Bourse__MemberUpdate Bourse__MemberUpdate;
 typedef struct Bourse__AskPrice Bourse__AskPrice;
 typedef struct Bourse__ShardDigest Bourse__ShardDigest;
+typedef struct Bourse__GroupAsk Bourse__GroupAsk;
 typedef struct Bourse__Ping Bourse__Ping;
 typedef struct Bourse__PingReq Bourse__PingReq;
 typedef struct Bourse__Ack Bourse__Ack;
 typedef struct Bourse__TradeOffer Bourse__TradeOffer;
 typedef struct Bourse__TradeAccept Bourse__TradeAccept;
 typedef struct Bourse__TradeReject Bourse__TradeReject;
-typedef struct Bourse__LeaseRenew Bourse__LeaseRenew;
+typedef struct Bourse__LeaseCommit Bourse__LeaseCommit;
 typedef struct Bourse__LeaseRelease Bourse__LeaseRelease;
 typedef struct Bourse__Error Bourse__Error;
 
@@ -140,7 +141,7 @@ typedef enum {
   BOURSE__ENVELOPE__BODY_TRADE_OFFER = 50,
   BOURSE__ENVELOPE__BODY_TRADE_ACCEPT = 51,
   BOURSE__ENVELOPE__BODY_TRADE_REJECT = 52,
-  BOURSE__ENVELOPE__BODY_LEASE_RENEW = 53,
+  BOURSE__ENVELOPE__BODY_LEASE_COMMIT = 53,
   BOURSE__ENVELOPE__BODY_LEASE_RELEASE = 54,
   BOURSE__ENVELOPE__BODY_ERROR = 60
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BOURSE__ENVELOPE__BODY__CASE)
@@ -201,7 +202,7 @@ struct  Bourse__Envelope
     Bourse__TradeOffer *trade_offer;
     Bourse__TradeAccept *trade_accept;
     Bourse__TradeReject *trade_reject;
-    Bourse__LeaseRenew *lease_renew;
+    Bourse__LeaseCommit *lease_commit;
     Bourse__LeaseRelease *lease_release;
     /*
      * any direction
@@ -578,10 +579,34 @@ struct  Bourse__ShardDigest
    * newer digests replace older ones
    */
   uint64_t version;
+  /*
+   * trading: the ask of each of its GPU groups
+   */
+  size_t n_market_asks;
+  Bourse__GroupAsk **market_asks;
 };
 #define BOURSE__SHARD_DIGEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__shard_digest__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0, 0,NULL }
+
+
+/*
+ * What a shard asks for GPUs of one of its groups (market group index): a price per GPU, and
+ * per number of GPUs taken the value its own matching loses (units[i] -> costs[i]).
+ */
+struct  Bourse__GroupAsk
+{
+  ProtobufCMessage base;
+  uint32_t group;
+  double price;
+  size_t n_units;
+  uint32_t *units;
+  size_t n_costs;
+  double *costs;
+};
+#define BOURSE__GROUP_ASK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bourse__group_ask__descriptor) \
+    , 0, 0, 0,NULL, 0,NULL }
 
 
 struct  Bourse__Ping
@@ -635,18 +660,46 @@ struct  Bourse__Ack
 struct  Bourse__TradeOffer
 {
   ProtobufCMessage base;
+  /*
+   * unique per buyer
+   */
   uint64_t offer_id;
+  /*
+   * the sending shard's member id (for logs)
+   */
   char *buyer_shard;
   char *job_id;
+  /*
+   * of the group (for logs)
+   */
   char *gpu_type;
+  /*
+   * units bid for
+   */
   uint32_t gpus;
   double bid;
   uint64_t round;
   double lease_seconds;
+  /*
+   * buyer's rack index
+   */
+  uint32_t buyer;
+  /*
+   * owner's rack index
+   */
+  uint32_t owner;
+  /*
+   * the owner's local group index
+   */
+  uint32_t group;
+  /*
+   * set: keep this lease another round
+   */
+  char *renewing_lease;
 };
 #define BOURSE__TRADE_OFFER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__trade_offer__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Bourse__TradeAccept
@@ -654,14 +707,22 @@ struct  Bourse__TradeAccept
   ProtobufCMessage base;
   uint64_t offer_id;
   char *lease_id;
+  /*
+   * empty: the owner picks the GPUs when it places the round
+   */
   size_t n_gpu_ids;
   char **gpu_ids;
   double expires_at;
   double price;
+  uint32_t owner;
+  uint32_t buyer;
+  char *job_id;
+  uint32_t group;
+  uint32_t units;
 };
 #define BOURSE__TRADE_ACCEPT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__trade_accept__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Bourse__TradeReject
@@ -672,22 +733,34 @@ struct  Bourse__TradeReject
    * the owner's current ask: the next bid must beat it
    */
   double ask;
+  /*
+   * outbid | stale | unknownLease | invalid
+   */
   char *reason;
+  uint32_t owner;
+  uint32_t buyer;
+  char *job_id;
+  uint32_t group;
 };
 #define BOURSE__TRADE_REJECT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__trade_reject__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
-struct  Bourse__LeaseRenew
+/*
+ * The buyer will use the lease this round (every part of its deal was granted).
+ */
+struct  Bourse__LeaseCommit
 {
   ProtobufCMessage base;
   char *lease_id;
-  double extend_to;
+  uint32_t buyer;
+  char *job_id;
+  uint64_t round;
 };
-#define BOURSE__LEASE_RENEW__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&bourse__lease_renew__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+#define BOURSE__LEASE_COMMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bourse__lease_commit__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Bourse__LeaseRelease
@@ -695,10 +768,12 @@ struct  Bourse__LeaseRelease
   ProtobufCMessage base;
   char *lease_id;
   char *reason;
+  uint32_t buyer;
+  char *job_id;
 };
 #define BOURSE__LEASE_RELEASE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__lease_release__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Bourse__Error
@@ -1134,6 +1209,25 @@ Bourse__ShardDigest *
 void   bourse__shard_digest__free_unpacked
                      (Bourse__ShardDigest *message,
                       ProtobufCAllocator *allocator);
+/* Bourse__GroupAsk methods */
+void   bourse__group_ask__init
+                     (Bourse__GroupAsk         *message);
+size_t bourse__group_ask__get_packed_size
+                     (const Bourse__GroupAsk   *message);
+size_t bourse__group_ask__pack
+                     (const Bourse__GroupAsk   *message,
+                      uint8_t             *out);
+size_t bourse__group_ask__pack_to_buffer
+                     (const Bourse__GroupAsk   *message,
+                      ProtobufCBuffer     *buffer);
+Bourse__GroupAsk *
+       bourse__group_ask__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bourse__group_ask__free_unpacked
+                     (Bourse__GroupAsk *message,
+                      ProtobufCAllocator *allocator);
 /* Bourse__Ping methods */
 void   bourse__ping__init
                      (Bourse__Ping         *message);
@@ -1248,24 +1342,24 @@ Bourse__TradeReject *
 void   bourse__trade_reject__free_unpacked
                      (Bourse__TradeReject *message,
                       ProtobufCAllocator *allocator);
-/* Bourse__LeaseRenew methods */
-void   bourse__lease_renew__init
-                     (Bourse__LeaseRenew         *message);
-size_t bourse__lease_renew__get_packed_size
-                     (const Bourse__LeaseRenew   *message);
-size_t bourse__lease_renew__pack
-                     (const Bourse__LeaseRenew   *message,
+/* Bourse__LeaseCommit methods */
+void   bourse__lease_commit__init
+                     (Bourse__LeaseCommit         *message);
+size_t bourse__lease_commit__get_packed_size
+                     (const Bourse__LeaseCommit   *message);
+size_t bourse__lease_commit__pack
+                     (const Bourse__LeaseCommit   *message,
                       uint8_t             *out);
-size_t bourse__lease_renew__pack_to_buffer
-                     (const Bourse__LeaseRenew   *message,
+size_t bourse__lease_commit__pack_to_buffer
+                     (const Bourse__LeaseCommit   *message,
                       ProtobufCBuffer     *buffer);
-Bourse__LeaseRenew *
-       bourse__lease_renew__unpack
+Bourse__LeaseCommit *
+       bourse__lease_commit__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data);
-void   bourse__lease_renew__free_unpacked
-                     (Bourse__LeaseRenew *message,
+void   bourse__lease_commit__free_unpacked
+                     (Bourse__LeaseCommit *message,
                       ProtobufCAllocator *allocator);
 /* Bourse__LeaseRelease methods */
 void   bourse__lease_release__init
@@ -1373,6 +1467,9 @@ typedef void (*Bourse__AskPrice_Closure)
 typedef void (*Bourse__ShardDigest_Closure)
                  (const Bourse__ShardDigest *message,
                   void *closure_data);
+typedef void (*Bourse__GroupAsk_Closure)
+                 (const Bourse__GroupAsk *message,
+                  void *closure_data);
 typedef void (*Bourse__Ping_Closure)
                  (const Bourse__Ping *message,
                   void *closure_data);
@@ -1391,8 +1488,8 @@ typedef void (*Bourse__TradeAccept_Closure)
 typedef void (*Bourse__TradeReject_Closure)
                  (const Bourse__TradeReject *message,
                   void *closure_data);
-typedef void (*Bourse__LeaseRenew_Closure)
-                 (const Bourse__LeaseRenew *message,
+typedef void (*Bourse__LeaseCommit_Closure)
+                 (const Bourse__LeaseCommit *message,
                   void *closure_data);
 typedef void (*Bourse__LeaseRelease_Closure)
                  (const Bourse__LeaseRelease *message,
@@ -1434,13 +1531,14 @@ extern const ProtobufCMessageDescriptor bourse__command_ack__descriptor;
 extern const ProtobufCMessageDescriptor bourse__member_update__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ask_price__descriptor;
 extern const ProtobufCMessageDescriptor bourse__shard_digest__descriptor;
+extern const ProtobufCMessageDescriptor bourse__group_ask__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ping__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ping_req__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ack__descriptor;
 extern const ProtobufCMessageDescriptor bourse__trade_offer__descriptor;
 extern const ProtobufCMessageDescriptor bourse__trade_accept__descriptor;
 extern const ProtobufCMessageDescriptor bourse__trade_reject__descriptor;
-extern const ProtobufCMessageDescriptor bourse__lease_renew__descriptor;
+extern const ProtobufCMessageDescriptor bourse__lease_commit__descriptor;
 extern const ProtobufCMessageDescriptor bourse__lease_release__descriptor;
 extern const ProtobufCMessageDescriptor bourse__error__descriptor;
 
