@@ -49,7 +49,7 @@ let package = Package(
             name: "BourseShard",
             dependencies: [
                 "BourseWire", "BourseTransport", "BourseModel", "BourseWorkload", "BoursePolicy", "BourseMembership",
-                "BourseAudit",
+                "BourseAudit", "BourseTrading",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "BourseMembershipTests", dependencies: ["BourseMembership"]),
         .testTarget(name: "BourseTradingTests", dependencies: ["BourseTrading", "BoursePolicy"]),
         .testTarget(name: "BourseAgentTests", dependencies: ["BourseAgent", "BourseWire"]),
-        .testTarget(name: "BourseShardTests", dependencies: ["BourseShard", "BourseWire", "BourseMembership"]),
+        .testTarget(name: "BourseShardTests", dependencies: ["BourseShard", "BourseWire", "BourseMembership", "BourseTrading"]),
         .testTarget(name: "BourseGatewayTests", dependencies: ["BourseGateway", "BourseWire", "BourseTransport"]),
         .testTarget(name: "BourseSimulatorTests", dependencies: ["BourseSimulator"]),
         .testTarget(name: "BourseCLITests", dependencies: ["BourseModel"]),

@@ -29,6 +29,7 @@ struct ClusterLauncher {
     var logLevel: String
     var failNode: [String] = []
     var chaos = Chaos()
+    var trading = true
 
     static func auditDir(_ dir: String) -> String { URL(fileURLWithPath: dir).appendingPathComponent("audit").path }
     static func controlFile(_ dir: String, agent: String) -> String {
@@ -59,6 +60,7 @@ struct ClusterLauncher {
                 .flatMap { ["--fail-node", $0] }
             var shardArgs = ["shard", "--config", configPath, "--rack", rack.id, "--policy", policy] + clock + chaosArgs(rack.shardID)
             if let p = chaos.probePeriod { shardArgs += ["--probe-period", "\(p)"] }
+            if !trading { shardArgs.append("--no-trading") }
             add("shard", rack.shardID, rack.shardAddress, shardArgs)
             let agentID = "agent-\(rack.id)"
             var agentArgs = ["agent", "--config", configPath, "--rack", rack.id, "--seed", "\(seed)"] + failures + clock

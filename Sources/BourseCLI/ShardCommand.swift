@@ -19,6 +19,13 @@ struct Shard: AsyncParsableCommand {
             Takes part in SWIM membership with the other shards and the gateway (probe period \
             0.5 s of wall time).
 
+            With policy bourse on a cluster of several racks, shards trade GPUs (docs/trading.md): \
+            every round opens a short market (~0.12 s of wall time, at most 30 % of a round) in \
+            which a home job that would gain from another rack's GPUs bids for them and the \
+            owner accepts when the bid beats its own price; the owner then runs the job's \
+            workers on a lease. Each round's market is summarised in the log ("market round N"). \
+            --no-trading keeps every job on its home rack.
+
             Prints "shard shard-R listening on ADDR" once ready.
 
             Example:
@@ -42,6 +49,9 @@ struct Shard: AsyncParsableCommand {
     @Option(name: .customLong("probe-period"), help: "SWIM probe period in wall seconds.")
     var probePeriod: Double = 0.5
 
+    @Flag(name: .customLong("no-trading"), help: "Do not trade GPUs with the other racks' shards (policy bourse only trades).")
+    var noTrading = false
+
 
 
     func validate() throws {
@@ -60,10 +70,13 @@ struct Shard: AsyncParsableCommand {
         options.seed = seed
         options.swim.probePeriod = probePeriod
         options.swim.probeTimeout = probePeriod * 0.4
+        options.trading.enabled = !noTrading
         let shard = try BourseShard.Shard(
             cluster: cluster, rackID: rack, table: table, policy: policy, clock: clock, logger: logger, options: options,
             clusterKey: clusterKey)
-        logger.info("cluster '\(cluster.name)', policy \(policy), round \(cluster.roundSeconds) s, speed-up \(clock.speedup)")
+        let trading = await shard.trading ? "on" : "off"
+        logger.info(
+            "cluster '\(cluster.name)', policy \(policy), round \(cluster.roundSeconds) s, speed-up \(clock.speedup), trading \(trading)")
         Output.line("shard \(shard.shardID) listening on \(shard.address)")
         try await LiveProcess.runUntilSignal { try await shard.run() } onStop: { await shard.shutdown() }
     }

@@ -32,7 +32,9 @@ struct Submit: AsyncParsableCommand {
             submitted at its arrival time on the cluster clock: arrival / speed-up seconds of wall \
             time after the replay starts (the speed-up of the `bourse up` run, else --speedup, else \
             the config's). Each job's idempotency key is the trace name and line, so an interrupted \
-            replay can be run again without duplicating what was already accepted.
+            replay can be run again without duplicating what was already accepted. A trace job \
+            without an elastic range gets the range of its model in the throughput table (as \
+            `bourse sim` reads the trace): the elastic policies (bourse) may resize it.
 
               bourse up cluster-configs/gavel-4-4-4.yaml --speedup 720
               bourse submit --trace data/traces/dev-80-multi.trace
@@ -134,9 +136,13 @@ struct Submit: AsyncParsableCommand {
         for (index, job) in jobs.enumerated() {
             let due = start + .milliseconds(Int64((job.arrivalTime / clockSpeedup * 1000).rounded()))
             if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+            // A trace job without an elastic range may run at any worker count the table has for
+            // its model, as in `bourse sim` (elastic policies use the range, the others ignore it).
+            let scales = table.scaleFactors(model: job.jobType)
             let spec = JobSpec(
                 jobType: job.jobType, totalSteps: UInt64(job.totalSteps), workers: UInt32(job.scaleFactor),
-                minWorkers: UInt32(job.minWorkers ?? 0), maxWorkers: UInt32(job.maxWorkers ?? 0),
+                minWorkers: UInt32(job.minWorkers ?? scales.min() ?? job.scaleFactor),
+                maxWorkers: UInt32(job.maxWorkers ?? scales.max() ?? job.scaleFactor),
                 tenant: job.tenant ?? tenant, weight: job.priorityWeight, arrivalTime: job.arrivalTime,
                 name: "\(traceName):\(index + 1)")
             let reply = try await client.call(

@@ -53,6 +53,9 @@ struct Up: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level of the started processes.")
     var logLevel: String = "info"
 
+    @Flag(name: .customLong("no-trading"), help: "Shards do not trade GPUs across racks (every job runs on its home rack).")
+    var noTrading = false
+
     func validate() throws {
         if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if !PolicyCatalog.allNames.contains(policy) {
@@ -78,9 +81,10 @@ struct Up: AsyncParsableCommand {
         }
         let epoch = Date().timeIntervalSince1970
         let speed = speedup ?? cluster.speedup
-        let launcher = ClusterLauncher(
+        var launcher = ClusterLauncher(
             configPath: configPath, cluster: cluster, dir: dir, policy: policy, speedup: speed, seed: seed, epoch: epoch,
             logLevel: logLevel, failNode: failNode)
+        launcher.trading = !noTrading
         let started = try ClusterLauncher.startAll(try launcher.processes())
         let state = RunState(
             config: configPath, cluster: cluster.name, policy: policy, epoch: epoch, speedup: speed,

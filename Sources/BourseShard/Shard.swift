@@ -1,6 +1,7 @@
 import BourseAudit
 import BourseMembership
 import BourseModel
+import BourseTrading
 import BourseTransport
 import BourseWire
 import BourseWorkload
@@ -24,10 +25,16 @@ import Logging
 /// SWIM runs on wall seconds since the cluster epoch (not sped up); the scheduler on cluster time.
 public actor Shard {
     public struct Options: Sendable {
-        public var tickInterval: Duration = .milliseconds(25)
+        /// Also the length of a trading phase.
+        public var tickInterval: Duration = .milliseconds(10)
         public var requestTimeout: Duration = .milliseconds(1000)
         public var swim = SWIM.Settings()
         public var seed: UInt64 = 1
+        /// Trading with the other racks' shards (policy bourse). The window and grace are set
+        /// from `tradingWindowWall` on the cluster clock: at most 30 % of a round.
+        public var trading = TradingSettings(enabled: true)
+        /// How long (wall seconds) a round's market stays open.
+        public var tradingWindowWall = 0.12
         public init() {}
     }
 
@@ -82,6 +89,10 @@ public actor Shard {
                         firstTransitionID: startMillis * 1_000_000, firstCommandID: startMillis * 1_000_000)
                     settings.tenantWeights = Dictionary(
                         cluster.tenants.map { ($0.name, $0.weight) }, uniquingKeysWith: { first, _ in first })
+                    settings.trading = options.trading
+                    let window = min(options.tradingWindowWall * clock.speedup, 0.3 * cluster.roundSeconds)
+                    settings.trading.window = 0.75 * window
+                    settings.trading.commitGrace = 0.25 * window
                     return settings
                 }(),
                 racks: [rack], table: table, policy: policy, now: clock.now, clusterRacks: cluster.racks)
@@ -137,7 +148,7 @@ public actor Shard {
                 execute(swim.tick(now: wall))
             }
             let digest = core.digest
-            if digest != lastDigest && wall - lastDigestAt >= 1 {
+            if digest != lastDigest && wall - lastDigestAt >= 0.25 {
                 lastDigest = digest
                 lastDigestAt = wall
                 execute(swim.publishLocalDigest(digest, now: wall))
@@ -158,6 +169,7 @@ public actor Shard {
             case .pollGateway: poll()
             case .sendCommand(let agentAddress, let command): queue(for: agentAddress).yield(command)
             case .reportTransition(let t): transitions.yield(t)
+            case .sendTrade(let message): sendTrade(message)
             case .log(let level, let message):
                 switch level {
                 case .debug: logger.debug("\(message)")
@@ -289,6 +301,15 @@ public actor Shard {
             return envelope(.commandAck(CommandAck(ok: true)))
         case .ping, .pingReq, .ack:
             return swimRequest(request)
+        case .tradeOffer, .tradeAccept, .tradeReject, .leaseCommit, .leaseRelease:
+            switch TradingWire.message(request.body, participants: cluster.racks.count) {
+            case .success(let message):
+                feed(.trade(message))
+                return []  // one-way: answers travel as requests of their own
+            case .failure(let problem):
+                logger.warning("refused a \(request.body.kindName) from \(request.senderID): \(problem)")
+                return envelope(.error(WireErrorMessage(code: .invalid, message: "\(request.body.kindName): \(problem)")))
+            }
         default:
             return envelope(.error(WireErrorMessage(code: .invalid, message: "a shard does not handle \(request.body.kindName) messages")))
         }
@@ -353,23 +374,35 @@ public actor Shard {
                 guard from != nil else { continue }
                 logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
                 if to == .dead && state.role == .shard { shardDied(state.id, incarnation: state.incarnation) }
-            case .digestUpdated:
-                break
+            case .digestUpdated(let digest):
+                if let groups = core.market?.layout.groups.count, !digest.payload.marketAsks.isEmpty {
+                    feed(.marketAsks(TradingWire.marketAsks(digest.payload.marketAsks, groups: groups)))
+                }
             case .refuted(let incarnation):
                 logger.notice("refuted a suspicion about \(shardID): incarnation \(incarnation)")
             }
         }
     }
 
+    private func peer(_ address: String) -> RequestClient? {
+        if let existing = peers[address] { return existing }
+        guard let made = try? RequestClient(dialing: address) else { return nil }
+        peers[address] = made
+        return made
+    }
+
+    /// A trading message to the shard of rack `message.recipient`: one-way (the reply is an
+    /// empty frame); a lost one is the market's business (its deals time out).
+    private func sendTrade(_ message: TradingMessage) {
+        guard cluster.racks.indices.contains(message.recipient),
+              let client = peer(cluster.racks[message.recipient].shardAddress) else { return }
+        let frame = envelope(TradingWire.body(message, buyerShard: shardID))
+        let timeout = options.requestTimeout
+        Task { _ = try? await client.request(frame, timeout: timeout) }
+    }
+
     private func send(_ message: SWIM.Message<ShardDigest>, to: SWIM.MemberID, address: SWIM.Address) {
-        let client: RequestClient
-        if let existing = peers[address.rawValue] {
-            client = existing
-        } else {
-            guard let made = try? RequestClient(dialing: address.rawValue) else { return }
-            peers[address.rawValue] = made
-            client = made
-        }
+        guard let client = peer(address.rawValue) else { return }
         let frame = envelope(SWIMWire.body(message))
         let timeout = Duration.milliseconds(Int64(max(50, options.swim.probePeriod * 1000)))
         Task {
@@ -419,6 +452,8 @@ public actor Shard {
     // MARK: Queries for tests and diagnostics
 
     public var members: [SWIM.MemberState] { [swim.selfState] + swim.members }
+    /// True while this shard trades (policy bourse, several racks, not turned off, pool unchanged).
+    public var trading: Bool { core.market != nil }
     public var completedCount: Int { core.completedCount }
 }
 

@@ -1,5 +1,6 @@
 import BourseModel
 import BoursePolicy
+import BourseTrading
 import BourseWire
 import BourseWorkload
 
@@ -20,6 +21,9 @@ public struct ShardSettings: Sendable, Hashable {
     /// share of the weights of the tenants with active jobs. Empty = every job weighs its own.
     public var tenantWeights: [String: Double] = [:]
 
+    /// Opportunistic trading with the other racks' shards (policy bourse, clusters of several racks).
+    public var trading = TradingSettings()
+
     public init(shardID: String, roundSeconds: Double, restartSeconds: Double, firstTransitionID: UInt64 = 1, firstCommandID: UInt64 = 1) {
         self.shardID = shardID
         self.roundSeconds = roundSeconds
@@ -27,6 +31,22 @@ public struct ShardSettings: Sendable, Hashable {
         self.firstTransitionID = max(1, firstTransitionID)
         self.firstCommandID = max(1, firstCommandID)
     }
+}
+
+/// How a live shard trades (docs/trading.md, "Live shards").
+public struct TradingSettings: Sendable, Hashable {
+    public var enabled = false
+    /// The market stays open this long (cluster seconds) after a round starts: trading phases
+    /// run on every tick until then; the round's placement changes wait for it.
+    public var window: Double = 60
+    /// After the close, the owners wait this long (cluster seconds) for the buyers' commits
+    /// before they place the round.
+    public var commitGrace: Double = 20
+    public var leaseSeconds: Double = 720
+    /// A deal whose answers have not all arrived after this many phases (ticks) fails.
+    public var offerTimeoutPhases = 12
+
+    public init(enabled: Bool = false) { self.enabled = enabled }
 }
 
 /// Inputs of ``ShardCore``.
@@ -46,6 +66,10 @@ public enum ShardEvent: Sendable, Hashable {
     /// Membership declared `formerShard` dead and this shard is its rack's successor: take the
     /// rack over (its GPUs, and the home jobs of `formerShard`).
     case adoptRack(RackSpec, formerShard: String)
+    /// A trading message from another rack's shard.
+    case trade(TradingMessage)
+    /// Asks other shards published in their gossip digests (market group -> ask).
+    case marketAsks([Int: MarketAsk])
 }
 
 /// Outputs of ``ShardCore``; the shell executes them in order.
@@ -57,6 +81,9 @@ public enum ShardAction: Sendable, Hashable {
     case sendCommand(agentAddress: String, WorkerCommand)
     /// Report a transition to the gateway (in order, retried until answered).
     case reportTransition(JobTransition)
+    /// Send a trading message to the shard of rack `message.recipient` (cluster config order);
+    /// one-way, may be lost.
+    case sendTrade(TradingMessage)
     case log(ShardLogLevel, String)
 }
 
@@ -94,6 +121,11 @@ public struct ShardCore: Sendable {
         public var typeIndex: Int?
         public var workers: [Int] = []
         public var runnable = true
+        /// A job of another shard running here on a lease (its home shard schedules it; this
+        /// shard runs its workers, reports its progress and completion).
+        public var guest = false
+        /// The shard that schedules it (a guest's home, written into its placements).
+        public var scheduler = ""
 
         public var isPlaced: Bool { typeIndex != nil }
     }
@@ -131,6 +163,25 @@ public struct ShardCore: Sendable {
     public private(set) var delegated: [String: String] = [:]
     /// Every rack of the cluster, in config order (for delegation); empty = never delegate.
     public let clusterRacks: [RackSpec]
+    /// The market (trading on): this rack's side of opportunistic trading. Nil when trading is
+    /// off, and from the first change of the shard's pool on (an adoption, a node failure): the
+    /// market's GPU groups are derived from the cluster config and must stay what they were.
+    public private(set) var market: TradingShard?
+    /// Home jobs running on other racks' leases this round.
+    public private(set) var remote: Set<String> = []
+    /// Latest unfinished jobs of the whole cluster (the gateway's list), for guests' specs.
+    private var clusterJobs: [String: JobStatus] = [:]
+    private var gossipAsks: [Int: MarketAsk] = [:]
+    private var window: TradingWindow?
+    private var roundStartedAt = 0.0
+
+    struct TradingWindow {
+        var round: Int
+        var closeAt: Double
+        var placeAt: Double
+        var closed = false
+    }
+
     private var nextSeq = 1
     private var nextTransitionID: UInt64
     private var nextCommandID: UInt64
@@ -146,11 +197,33 @@ public struct ShardCore: Sendable {
         self.racks = racks
         self.table = table
         self.policy = policy
+        let own = clusterRacks.firstIndex { rack in racks.count == 1 && rack.id == racks[0].id }
+        let trading = settings.trading.enabled && PolicyCatalog.isBourse(policy) && clusterRacks.count > 1 && own != nil
+        // Trading shards share the cluster's type list, so type indices agree across the market.
+        let allTypes = trading ? clusterRacks.flatMap { $0.nodes.flatMap { $0.gpuIDs.map(\.type) } } : []
         self.planner = try ShardPlanner(
             policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-            restartSeconds: settings.restartSeconds)
+            restartSeconds: settings.restartSeconds, allTypes: allTypes)
+        if trading, let own {
+            func rackPlanner(_ racks: [RackSpec]) throws -> ShardPlanner {
+                try ShardPlanner(
+                    policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
+                    restartSeconds: settings.restartSeconds, allTypes: allTypes)
+            }
+            let cluster = try rackPlanner(clusterRacks).pool
+            let groups = try clusterRacks.map { rack in try rackPlanner([rack]).marketPlanner(valuationPool: cluster)!.groups }
+            var parameters = TradingParameters()
+            parameters.leaseSeconds = settings.trading.leaseSeconds
+            parameters.offerTimeoutPhases = settings.trading.offerTimeoutPhases
+            parameters.spreadDeals = false  // an agent runs a job's workers on one rack
+            market = TradingShard(
+                id: own, layout: MarketLayout(shardGroups: groups), planner: planner.marketPlanner(valuationPool: cluster)!,
+                parameters: parameters)
+        }
         self.homeShards = [settings.shardID]
-        self.nextRoundAt = now
+        // Rounds start at multiples of the round length on the cluster clock, so every shard's
+        // round N is the same interval (the market's offers name their round).
+        self.nextRoundAt = (now / settings.roundSeconds).rounded(.up) * settings.roundSeconds
         self.nextTransitionID = settings.firstTransitionID
         self.nextCommandID = settings.firstCommandID
     }
@@ -174,7 +247,8 @@ public struct ShardCore: Sendable {
         ShardDigest(
             shardID: settings.shardID, racks: racks.map(\.id),
             asks: freeGPUs.keys.sorted().map { AskPrice(gpuType: $0, ask: 0, freeGpus: UInt32(freeGPUs[$0] ?? 0)) },
-            queuedJobs: UInt32(queuedJobs.count), round: round)
+            queuedJobs: UInt32(queuedJobs.count), round: round,
+            marketAsks: market.map { TradingWire.groupAsks($0.ownAsks) } ?? [])
     }
 
     // MARK: Events
@@ -187,7 +261,7 @@ public struct ShardCore: Sendable {
         case .gatewayJobs(let list): return gatewayJobs(list, now: now)
         case .gatewayUnavailable:
             var out: [ShardAction] = [.log(.warning, "gateway unavailable: planning round \(round + 1) with the jobs known")]
-            if roundPending { out += planRound(now: now) }
+            if roundPending { out += startRound(now: now) }
             return out
         case .transitionAnswered(let status):
             if status.state == .cancelled || status.state == .failed, jobs[status.jobID] != nil {
@@ -196,6 +270,13 @@ public struct ShardCore: Sendable {
             return []
         case .adoptRack(let rack, let formerShard):
             return adopt(rack, formerShard: formerShard, now: now)
+        case .trade(let message):
+            market?.receive(message)
+            return []
+        case .marketAsks(let asks):
+            for (group, ask) in asks { gossipAsks[group] = ask }
+            market?.learnAsks(asks)
+            return []
         case .commandFailed(let command, let error):
             var out: [ShardAction] = [.log(.warning, "command \(command.commandID) (\(command.jobID)) failed: \(error)")]
             if command.kind == .start, var job = jobs[command.jobID], job.isPlaced {
@@ -210,10 +291,17 @@ public struct ShardCore: Sendable {
     }
 
     private mutating func tick(now: Double) -> [ShardAction] {
+        if window != nil { return tradingTick(now: now) }
         guard !roundPending, now >= nextRoundAt else { return [] }
         roundPending = true
+        roundStartedAt = nextRoundAt
         while nextRoundAt <= now { nextRoundAt += settings.roundSeconds }
         return [.pollGateway]
+    }
+
+    /// With the gateway's jobs known: trade first (the market), or plan at once.
+    private mutating func startRound(now: Double) -> [ShardAction] {
+        market == nil ? planRound(now: now) : openMarket(now: now)
     }
 
     // MARK: Gateway
@@ -221,15 +309,22 @@ public struct ShardCore: Sendable {
     private mutating func gatewayJobs(_ list: [JobStatus], now: Double) -> [ShardAction] {
         var out: [ShardAction] = []
         var listed = Set<String>()
+        clusterJobs = Dictionary(list.map { ($0.jobID, $0) }, uniquingKeysWith: { _, last in last })
         for status in list where homeShards.contains(Self.owner(of: status)) {
             guard status.state == .pending || status.state == .running || status.state == .restarting else { continue }
             guard delegated[status.jobID] == nil else { continue }
             listed.insert(status.jobID)
+            if var known = jobs[status.jobID], !known.isPlaced {
+                // Not running here (queued, or on another rack's lease): the gateway has the
+                // latest progress (from the lease's owner).
+                known.stepsDone = max(known.stepsDone, status.stepsDone)
+                known.checkpointSteps = max(known.checkpointSteps, status.checkpointSteps)
+                jobs[status.jobID] = known
+            }
             guard jobs[status.jobID] == nil, !finished.contains(status.jobID), let spec = status.spec else { continue }
             let job = Job(
-                id: status.jobID, seq: nextSeq, spec: spec, firstSeen: now, stepsDone: status.stepsDone,
-                checkpointSteps: status.checkpointSteps)
-            nextSeq += 1
+                id: status.jobID, seq: newSeq(status.jobID), spec: spec, firstSeen: now, stepsDone: status.stepsDone,
+                checkpointSteps: status.checkpointSteps, scheduler: settings.shardID)
             var added = job
             added.runnable = planner.canRun(input(job, now: now))
             if !added.runnable, orphans[job.id] == nil, let delegate = delegate(for: job, now: now) {
@@ -251,8 +346,10 @@ public struct ShardCore: Sendable {
                 out.append(.log(.warning, "home job \(job.id) ('\(spec.jobType)' x\(spec.workers)) cannot run on the GPUs of \(settings.shardID); it stays pending"))
             }
         }
-        for id in jobs.keys.sorted() where !listed.contains(id) {
-            out += drop(id, reason: "\(id) is no longer unfinished at the gateway (cancelled)", now: now)
+        // Gone from the gateway's unfinished jobs: cancelled (or, for a job on a lease, completed there).
+        for id in jobs.keys.sorted() where !listed.contains(id) && (!jobs[id]!.guest || clusterJobs[id] == nil) {
+            let reason = remote.contains(id) ? "completed on a lease" : "cancelled"
+            out += drop(id, reason: "\(id) is no longer unfinished at the gateway (\(reason))", now: now)
         }
         for (id, gpuIDs) in orphans.sorted(by: { $0.key < $1.key }) {
             orphans[id] = nil
@@ -260,7 +357,7 @@ public struct ShardCore: Sendable {
             out.append(.log(.info, "stopping \(id) on \(gpuIDs.joined(separator: ",")): not an unfinished home job of \(settings.shardID)"))
             out.append(.sendCommand(agentAddress: agent.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: id)))
         }
-        if roundPending { out += planRound(now: now) }
+        if roundPending { out += startRound(now: now) }
         return out
     }
 
@@ -269,8 +366,9 @@ public struct ShardCore: Sendable {
         guard let job = jobs[id] else { return [] }
         var out: [ShardAction] = [.log(.info, reason)]
         if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
-        if job.runnable { planner.removeJob(job.seq) }
+        if job.runnable && !job.guest { planner.removeJob(job.seq) }
         jobs[id] = nil
+        remote.remove(id)
         finished.insert(id)
         return out
     }
@@ -307,7 +405,6 @@ public struct ShardCore: Sendable {
 
     private mutating func planRound(now: Double) -> [ShardAction] {
         roundPending = false
-        var out: [ShardAction] = []
         // Time each placed job ran in the round that ends now.
         if let last = lastRoundAt {
             let ran = min(settings.roundSeconds, max(0, now - last))
@@ -315,7 +412,7 @@ public struct ShardCore: Sendable {
         }
         lastRoundAt = now
         let active = jobs.values.filter(\.runnable).sorted { $0.seq < $1.seq }
-        guard !active.isEmpty else { return out }
+        guard !active.isEmpty else { return [] }
         guard !liveRacks.isEmpty else {
             return [.log(.info, "round skipped: no agent registered yet")]
         }
@@ -328,6 +425,101 @@ public struct ShardCore: Sendable {
         } catch {
             return [.log(.warning, "round \(round): planner failed: \(error)")]
         }
+        return apply(assignments, active: active, now: now)
+    }
+
+    // MARK: Market
+
+    /// Opens the round's market: the home jobs become the market's home jobs; renewals and
+    /// releases go out. Trading phases follow on every tick until the close.
+    private mutating func openMarket(now: Double) -> [ShardAction] {
+        guard var market else { return planRound(now: now) }
+        let home = jobs.values.filter { $0.runnable && !$0.guest }.sorted { $0.seq < $1.seq }
+        let shares = tenantShares(home)
+        let policyJobs = home.map { planner.policyJob(input($0, now: now, tenantShare: shares[$0.spec.tenant] ?? 1)) }
+        let number = Int((roundStartedAt / settings.roundSeconds).rounded())
+        let out = market.beginRound(
+            round: number, now: now, homeJobs: policyJobs, activeJobs: max(clusterJobs.count, home.count), gossip: gossipAsks)
+        self.market = market
+        window = TradingWindow(
+            round: number, closeAt: now + settings.trading.window,
+            placeAt: now + settings.trading.window + settings.trading.commitGrace)
+        return out.map(ShardAction.sendTrade)
+    }
+
+    /// A tick while the market is open: a trading phase; at the close, the commits; after the
+    /// grace, the round's placement.
+    private mutating func tradingTick(now: Double) -> [ShardAction] {
+        guard var market, var window else { return [] }
+        var messages: [TradingMessage] = []
+        if now < window.closeAt {
+            messages = market.phase()
+        } else if !window.closed {
+            messages = market.phase() + market.closeRound()
+            window.closed = true
+        } else if now >= window.placeAt {
+            return placeTraded(now: now)
+        }
+        self.market = market
+        self.window = window
+        return messages.map(ShardAction.sendTrade)
+    }
+
+    /// The market's placement of the round: home jobs here, guests on the leases this shard
+    /// granted; home jobs on other racks' leases are `remote` (their owners run them).
+    private mutating func placeTraded(now: Double) -> [ShardAction] {
+        guard var market, let window else { return [] }
+        self.window = nil
+        roundPending = false
+        lastRoundAt = now
+        round += 1
+        let outcome: ShardRoundOutcome
+        do {
+            outcome = try market.placeRound()
+        } catch {
+            self.market = market
+            return [.log(.warning, "round \(round): market placement failed: \(error)")]
+        }
+        self.market = market
+        var out: [ShardAction] = []
+        let homeSeqs = Set(jobs.values.filter { !$0.guest }.map(\.seq))
+        var guestIDs = Set<String>()
+        for a in outcome.assignments where !homeSeqs.contains(a.jobID) {
+            let id = TradingWire.jobID(a.jobID)
+            guestIDs.insert(id)
+            guard jobs[id] == nil, !finished.contains(id) else { continue }
+            guard let status = clusterJobs[id], let spec = status.spec else {
+                out.append(.log(.warning, "lease for \(id), which the gateway does not list as unfinished: not started"))
+                continue
+            }
+            jobs[id] = Job(
+                id: id, seq: a.jobID, spec: spec, firstSeen: now, stepsDone: status.stepsDone,
+                checkpointSteps: status.checkpointSteps, guest: true, scheduler: Self.owner(of: status))
+            out.append(.log(.info, "guest \(id) of \(Self.owner(of: status)) runs here on a lease"))
+        }
+        // Guests whose lease ended: stopped and forgotten (their home shard schedules them).
+        for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest && !guestIDs.contains(id) {
+            if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
+            jobs[id] = nil
+            out.append(.log(.info, "guest \(id): lease over, stopped"))
+        }
+        let before = remote
+        remote = Set(market.confirmedDeals.keys.map(TradingWire.jobID)).filter { jobs[$0] != nil }
+        let active = jobs.values.filter { $0.runnable || $0.guest }.sorted { $0.seq < $1.seq }
+        out += apply(outcome.assignments, active: active, now: now, wasRemote: before)
+        let c = market.counters
+        out.append(.log(
+            .info,
+            "market round \(window.round): \(market.phaseIndex) phases; offers sent \(c.offersSent), received \(c.offersReceived), accepted \(c.accepts), rejected \(c.rejects) (totals); \(market.leases.count) leases held; guests here: [\(guestIDs.sorted().joined(separator: ", "))]; home jobs on other racks: [\(remote.sorted().joined(separator: ", "))]"))
+        return out
+    }
+
+    /// Executes a round's assignments (planner ids): stops first, then starts, and the
+    /// transitions the gateway needs. `wasRemote`: home jobs that ran on leases last round.
+    private mutating func apply(
+        _ assignments: [RoundAssignment], active: [Job], now: Double, wasRemote: Set<String> = []
+    ) -> [ShardAction] {
+        var out: [ShardAction] = []
         let bySeq = Dictionary(uniqueKeysWithValues: active.map { ($0.seq, $0.id) })
         var next: [String: RoundAssignment] = [:]
         for a in assignments {
@@ -383,11 +575,15 @@ public struct ShardCore: Sendable {
                 workers: job.spec.workers, resumeFromSteps: job.checkpointSteps, totalSteps: job.spec.totalSteps,
                 restartDelay: settings.restartSeconds)
             out.append(.sendCommand(agentAddress: agent.address, command))
-            out.append(transition(job, .running, at: now, reason: stopped.contains(id) ? "moved" : ""))
+            out.append(transition(job, .running, at: now, reason: stopped.contains(id) ? "moved" : job.guest ? "on a lease" : ""))
             started.insert(id)
         }
-        for id in stopped where !started.contains(id) {
+        for id in stopped where !started.contains(id) && !remote.contains(id) && !(jobs[id]?.guest ?? true) {
             out.append(transition(jobs[id]!, .pending, at: now, reason: "preempted"))
+        }
+        // Home jobs whose lease elsewhere ended and that did not start here: back to pending.
+        for id in wasRemote.subtracting(remote).sorted() where jobs[id].map({ !$0.isPlaced }) ?? false {
+            out.append(transition(jobs[id]!, .pending, at: now, reason: "lease on another rack ended"))
         }
         out.append(.log(
             .info,
@@ -470,10 +666,10 @@ public struct ShardCore: Sendable {
                 jobs[job.id] = job
                 out.append(transition(job, .completed, at: finishAt))
                 out.append(.sendCommand(agentAddress: link.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id)))
-                if job.isPlaced, let last = lastRoundAt {
+                if job.isPlaced, !job.guest, let last = lastRoundAt {
                     planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: max(0, finishAt - last))
                 }
-                planner.removeJob(job.seq)
+                if !job.guest { planner.removeJob(job.seq) }
                 jobs[job.id] = nil
                 finished.insert(job.id)
                 completedCount += 1
@@ -522,7 +718,7 @@ public struct ShardCore: Sendable {
     // MARK: Adoption
 
     private mutating func adopt(_ rack: RackSpec, formerShard: String, now: Double) -> [ShardAction] {
-        var out: [ShardAction] = []
+        var out = leaveMarket(now: now, reason: "adopting rack \(rack.id)")
         if !homeShards.contains(formerShard) { homeShards.append(formerShard) }
         guard !racks.contains(where: { $0.id == rack.id }) else { return out }
         racks.append(rack)
@@ -531,6 +727,25 @@ public struct ShardCore: Sendable {
             return [.log(.warning, "cannot adopt rack \(rack.id): \(problem)")]
         }
         out.append(.log(.info, "adopted rack \(rack.id) and the home jobs of \(formerShard); racks now \(racks.map(\.id).joined(separator: ", "))"))
+        return out
+    }
+
+    /// Trading ends for good when the shard's pool changes (the market's GPU groups come from the
+    /// cluster config): guests are stopped (their leases end; their home shards take them
+    /// back), home jobs on other racks' leases go back to the queue here.
+    private mutating func leaveMarket(now: Double, reason: String) -> [ShardAction] {
+        guard market != nil else { return [] }
+        market = nil
+        window = nil
+        var out: [ShardAction] = [.log(.warning, "trading off from now on: \(reason)")]
+        for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest {
+            if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
+            jobs[id] = nil
+        }
+        for id in remote.sorted() where jobs[id] != nil {
+            out.append(transition(jobs[id]!, .pending, at: now, reason: "lease on another rack given up: \(reason)"))
+        }
+        remote = []
         return out
     }
 
@@ -574,6 +789,7 @@ public struct ShardCore: Sendable {
         let newlyFailed = nodes.filter { $0.health == .failed && !failedNodes.contains($0.nodeID) }.map(\.nodeID)
         guard !newlyFailed.isEmpty else { return [] }
         var out: [ShardAction] = [.log(.warning, "node\(newlyFailed.count == 1 ? "" : "s") \(newlyFailed.joined(separator: ", ")) failed: out of the pool")]
+        out += leaveMarket(now: now, reason: "its pool changed (node failure)")
         failedNodes.formUnion(newlyFailed)
         for job in runningJobs where job.workers.contains(where: { newlyFailed.contains(planner.slots[$0].nodeID) }) {
             var j = job
@@ -599,6 +815,14 @@ public struct ShardCore: Sendable {
 
     // MARK: Helpers
 
+    /// A job's planner id: its gateway number ("j-000042" -> 42), which every shard of the
+    /// market agrees on; ids of another shape count on from 2^40.
+    private mutating func newSeq(_ jobID: String) -> Int {
+        if let n = TradingWire.number(of: jobID), !jobs.values.contains(where: { $0.seq == n }) { return n }
+        defer { nextSeq += 1 }
+        return (1 << 40) + nextSeq
+    }
+
     private mutating func newCommandID() -> UInt64 {
         defer { nextCommandID += 1 }
         return nextCommandID
@@ -614,7 +838,8 @@ public struct ShardCore: Sendable {
         var placement: Placement?
         if state == .running, let t = job.typeIndex {
             placement = Placement(
-                gpuType: planner.pool.types[t], gpuIDs: job.workers.map { planner.slots[$0].id }, shardID: settings.shardID)
+                gpuType: planner.pool.types[t], gpuIDs: job.workers.map { planner.slots[$0].id },
+                shardID: job.scheduler.isEmpty ? settings.shardID : job.scheduler)
         }
         return .reportTransition(JobTransition(
             jobID: job.id, state: state, at: at, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps,

@@ -25,10 +25,13 @@ public struct ShardPlanner: Sendable {
     private let maxPerServer: [Int]
     private let elastic: Bool
     private let fixed: Bool
+    /// The Bourse planner's parameters (nil for the other policies): what a trading shard's
+    /// market planner is built with.
+    public let bourseParameters: BourseRoundPlanner.Parameters?
 
     public init(
         policy: String, racks: [RackSpec], table: ThroughputTable, roundSeconds: Double, restartSeconds: Double,
-        excludedNodes: Set<String> = [], minimumTimeBetweenAllocationResets: Double = 1920
+        excludedNodes: Set<String> = [], minimumTimeBetweenAllocationResets: Double = 1920, allTypes: [String] = []
     ) throws {
         var slots: [GPUSlot] = []
         var typesSeen: [String] = []
@@ -40,7 +43,8 @@ public struct ShardPlanner: Sendable {
                 }
             }
         }
-        let types = WorkerPool.gavelTypeOrder(typesSeen)
+        // Trading shards share one type list (the whole cluster's), so type indices agree.
+        let types = WorkerPool.gavelTypeOrder(typesSeen + allTypes.filter { !typesSeen.contains($0) })
         var servers: [[[Int]]] = types.map { _ in [] }
         var serverIndex: [String: Int] = [:]  // "type|node" -> index in servers[t]
         for (i, slot) in slots.enumerated() {
@@ -65,10 +69,12 @@ public struct ShardPlanner: Sendable {
             parameters.restartSeconds = restartSeconds
             parameters.name = policy
             planner = BourseRoundPlanner(pool: pool, parameters: parameters)
+            bourseParameters = parameters
             elastic = true
             fixed = policy == "bourse-fixed"
         } else if PolicyCatalog.isHops(policy) {
             planner = HopsLRFPlanner(pool: pool)
+            bourseParameters = nil
             elastic = false
             fixed = true
         } else {
@@ -76,6 +82,7 @@ public struct ShardPlanner: Sendable {
                 policy: try PolicyCatalog.make(policy), pool: pool,
                 configuration: .init(
                     roundSeconds: roundSeconds, minimumTimeBetweenAllocationResets: minimumTimeBetweenAllocationResets))
+            bourseParameters = nil
             elastic = false
             fixed = true
         }
@@ -137,7 +144,13 @@ public struct ShardPlanner: Sendable {
         return counts.isEmpty ? [job.workers] : counts
     }
 
-    private func policyJob(_ job: JobInput) -> PolicyJob {
+    /// A Bourse planner over this pool that values jobs against `valuationPool` (the whole
+    /// cluster): the market planner of a trading shard. Nil for the other policies.
+    public func marketPlanner(valuationPool: WorkerPool) -> BourseRoundPlanner? {
+        bourseParameters.map { BourseRoundPlanner(pool: pool, parameters: $0, valuationPool: valuationPool) }
+    }
+
+    public func policyJob(_ job: JobInput) -> PolicyJob {
         let key = JobTypeKey(model: job.model, scaleFactor: job.workers)
         let throughputs = pool.types.indices.map { t in
             table.throughput(key, gpuType: pool.types[t], consolidated: job.workers <= maxPerServer[t])

@@ -30,6 +30,18 @@ public struct TradeOffer: Sendable, Hashable {
     public var bid: Double
     public var round: Int
     public var renewing: LeaseID?
+
+    public init(offerID: UInt64, buyer: Int, owner: Int, job: Int, group: Int, units: Int, bid: Double, round: Int, renewing: LeaseID?) {
+        self.offerID = offerID
+        self.buyer = buyer
+        self.owner = owner
+        self.job = job
+        self.group = group
+        self.units = units
+        self.bid = bid
+        self.round = round
+        self.renewing = renewing
+    }
 }
 
 public struct TradeAccept: Sendable, Hashable {
@@ -44,6 +56,18 @@ public struct TradeAccept: Sendable, Hashable {
     public var expiresAt: Double
     /// The owner's price of the group when it accepted (what the GPUs were worth to it).
     public var price: Double
+
+    public init(offerID: UInt64, owner: Int, buyer: Int, job: Int, lease: LeaseID, group: Int, units: Int, expiresAt: Double, price: Double) {
+        self.offerID = offerID
+        self.owner = owner
+        self.buyer = buyer
+        self.job = job
+        self.lease = lease
+        self.group = group
+        self.units = units
+        self.expiresAt = expiresAt
+        self.price = price
+    }
 }
 
 public enum RejectReason: String, Sendable, Hashable {
@@ -66,6 +90,16 @@ public struct TradeReject: Sendable, Hashable {
     /// The owner's current ask for the group: the next bid must beat it.
     public var ask: Double
     public var reason: RejectReason
+
+    public init(offerID: UInt64, owner: Int, buyer: Int, job: Int, group: Int, ask: Double, reason: RejectReason) {
+        self.offerID = offerID
+        self.owner = owner
+        self.buyer = buyer
+        self.job = job
+        self.group = group
+        self.ask = ask
+        self.reason = reason
+    }
 }
 
 /// The buyer gives a lease back (deal failed, job finished, accept arrived too late).
@@ -73,6 +107,12 @@ public struct LeaseRelease: Sendable, Hashable {
     public var lease: LeaseID
     public var buyer: Int
     public var job: Int
+
+    public init(lease: LeaseID, buyer: Int, job: Int) {
+        self.lease = lease
+        self.buyer = buyer
+        self.job = job
+    }
 }
 
 /// The buyer will use a lease this round (every part of its deal was granted).
@@ -81,6 +121,13 @@ public struct LeaseCommit: Sendable, Hashable {
     public var buyer: Int
     public var job: Int
     public var round: Int
+
+    public init(lease: LeaseID, buyer: Int, job: Int, round: Int) {
+        self.lease = lease
+        self.buyer = buyer
+        self.job = job
+        self.round = round
+    }
 }
 
 /// Everything shards say to each other about trades.

@@ -15,6 +15,9 @@ public struct TradingParameters: Sendable, Hashable {
     /// A deal is offered only when its surplus beats the job's local surplus by more than this
     /// (value units: a round's fraction of a job's work).
     public var minimumGain = 1e-6
+    /// Deals may take GPUs of several shards at once (one job's workers on several owners'
+    /// racks). Off for live shards, whose agents run a job's workers on one rack.
+    public var spreadDeals = true
 
     public init() {}
 }
@@ -701,7 +704,10 @@ public struct TradingShard: Sendable {
                     parts.append((g, take))
                     left -= take
                 }
-                if left == 0, parts.count > 1 || w > cls.size, parts.contains(where: { layout.groups[$0.group].owner != id }) {
+                let owners = Set(parts.map { layout.groups[$0.group].owner })
+                if left == 0, parts.count > 1 || w > cls.size, owners.contains(where: { $0 != id }),
+                    parameters.spreadDeals || owners.count == 1
+                {
                     consider(parts, speed: parts.count == 1 && w <= cls.size ? option.packed[t] : option.spread[t])
                 }
             }

@@ -1,0 +1,200 @@
+import BourseModel
+import BourseTrading
+import BourseWire
+import BourseWorkload
+import Testing
+
+@testable import BourseShard
+
+/// Two racks: r0 with 4 fast GPUs (v100), r1 with 4 slow ones (k80).
+private let racks = [
+    RackSpec(
+        id: "r0", shardAddress: "tcp://127.0.0.1:1", agentAddress: "tcp://127.0.0.1:2",
+        nodes: [NodeSpec(id: "r0-n0", rack: "r0", gpus: ["v100": 2]), NodeSpec(id: "r0-n1", rack: "r0", gpus: ["v100": 2])]),
+    RackSpec(
+        id: "r1", shardAddress: "tcp://127.0.0.1:3", agentAddress: "tcp://127.0.0.1:4",
+        nodes: [NodeSpec(id: "r1-n0", rack: "r1", gpus: ["k80": 2]), NodeSpec(id: "r1-n1", rack: "r1", gpus: ["k80": 2])]),
+]
+
+private let table = ThroughputTable(entries: [
+    "v100": [JobTypeKey(model: "ResNet", scaleFactor: 1): 10, JobTypeKey(model: "ResNet", scaleFactor: 2): 18],
+    "k80": [JobTypeKey(model: "ResNet", scaleFactor: 1): 1, JobTypeKey(model: "ResNet", scaleFactor: 2): 1.8],
+    "v100_unconsolidated": [JobTypeKey(model: "ResNet", scaleFactor: 2): 16],
+    "k80_unconsolidated": [JobTypeKey(model: "ResNet", scaleFactor: 2): 1.6],
+])
+
+private func status(_ id: String, home: String, steps: UInt64 = 100_000, state: JobState = .pending) -> JobStatus {
+    JobStatus(jobID: id, spec: JobSpec(jobType: "ResNet", totalSteps: steps, workers: 1), state: state, homeShard: home)
+}
+
+private extension Array where Element == ShardAction {
+    var commands: [WorkerCommand] { compactMap { if case .sendCommand(_, let c) = $0 { c } else { nil } } }
+    var transitions: [JobTransition] { compactMap { if case .reportTransition(let t) = $0 { t } else { nil } } }
+    var trades: [TradingMessage] { compactMap { if case .sendTrade(let m) = $0 { m } else { nil } } }
+    var logs: [String] { compactMap { if case .log(_, let text) = $0 { text } else { nil } } }
+}
+
+/// Both racks' shards, their trading messages delivered one tick later (and gossip each tick).
+private struct TwoShards {
+    var cores: [ShardCore]
+
+    init(trading: Bool = true) throws {
+        cores = try racks.map { rack in
+            var settings = ShardSettings(shardID: rack.shardID, roundSeconds: 360, restartSeconds: 30, firstTransitionID: 1)
+            settings.trading = TradingSettings(enabled: trading)
+            return try ShardCore(settings: settings, racks: [rack], table: table, policy: "bourse", now: 0, clusterRacks: racks)
+        }
+        for (k, rack) in racks.enumerated() {
+            _ = cores[k].handle(
+                .agentReport(
+                    agentID: "agent-\(rack.id)", address: rack.agentAddress,
+                    nodes: rack.nodes.map { NodeReport(nodeID: $0.id, rack: rack.id) }, jobs: [], at: 0, isRegister: true),
+                now: 0)
+        }
+    }
+
+    /// One round from `start`: tick, the gateway's list, then ticks every 5 cluster seconds
+    /// through the market's window and grace. Returns each shard's actions.
+    mutating func round(at start: Double, listing list: [JobStatus]) -> [[ShardAction]] {
+        var out: [[ShardAction]] = cores.map { _ in [] }
+        for k in cores.indices {
+            out[k] += cores[k].handle(.tick, now: start)
+            out[k] += cores[k].handle(.gatewayJobs(list), now: start)
+        }
+        var inFlight = out.flatMap(\.trades)
+        for step in 1...20 {
+            let now = start + Double(step) * 5
+            let delivering = inFlight
+            inFlight = []
+            for m in delivering { _ = cores[m.recipient].handle(.trade(m), now: now) }
+            for k in cores.indices {
+                for j in cores.indices where j != k {
+                    _ = cores[k].handle(.marketAsks(cores[j].market?.ownAsks ?? [:]), now: now)
+                }
+                let actions = cores[k].handle(.tick, now: now)
+                inFlight += actions.trades
+                out[k] += actions
+            }
+        }
+        return out
+    }
+}
+
+@Suite("ShardCore: trading between racks")
+struct ShardTradingTests {
+    @Test("a job whose home rack is slow runs on the fast rack's GPUs on a lease; its home does not run it")
+    func guestRunsOnLease() throws {
+        var shards = try TwoShards()
+        #expect(shards.cores.allSatisfy { $0.market != nil })
+        // Round 1 publishes the asks (nothing to trade yet); round 2 trades.
+        _ = shards.round(at: 0, listing: [])
+        let list = [status("j-000001", home: "shard-r1")]
+        let out = shards.round(at: 360, listing: list)
+        let owner = out[0]
+        let start = try #require(owner.commands.first { $0.kind == .start && $0.jobID == "j-000001" })
+        #expect(start.gpuIDs.allSatisfy { $0.hasPrefix("r0-") })
+        let running = try #require(owner.transitions.first { $0.jobID == "j-000001" && $0.state == .running })
+        #expect(running.placement?.shardID == "shard-r1", "a guest's placement names its home, which schedules it")
+        #expect(running.placement?.gpuIDs == start.gpuIDs)
+        #expect(shards.cores[0].jobs["j-000001"]?.guest == true)
+        // Home: no start on its own GPUs, no "pending" report, the job is on another rack.
+        #expect(!out[1].commands.contains { $0.jobID == "j-000001" && $0.kind == .start })
+        #expect(!out[1].transitions.contains { $0.jobID == "j-000001" })
+        #expect(shards.cores[1].remote == ["j-000001"])
+        #expect(out[0].logs.contains { $0.contains("market round 1:") && $0.contains("guests here: [j-000001]") })
+    }
+
+    @Test("without trading the job stays on its slow home rack")
+    func noTradingStaysHome() throws {
+        var shards = try TwoShards(trading: false)
+        #expect(shards.cores.allSatisfy { $0.market == nil })
+        _ = shards.round(at: 0, listing: [])
+        let out = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
+        #expect(out[1].commands.first { $0.kind == .start }?.gpuIDs.allSatisfy { $0.hasPrefix("r1-") } == true)
+        #expect(out[0].commands.isEmpty)
+    }
+
+    @Test("a guest that completes is reported by the owner, dropped by its home, and never started again")
+    func guestCompletes() throws {
+        var shards = try TwoShards()
+        _ = shards.round(at: 0, listing: [])
+        let list = [status("j-000001", home: "shard-r1", steps: 1000)]
+        let first = shards.round(at: 360, listing: list)
+        let start = try #require(first[0].commands.first { $0.kind == .start })
+        // The owner's agent reports the job done.
+        let done = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r0", address: "", nodes: [NodeReport(nodeID: "r0-n0", rack: "r0")],
+                jobs: [JobProgress(jobID: "j-000001", stepsDone: 1000, checkpointSteps: 1000, stepsPerSecond: 10, workers: UInt32(start.gpuIDs.count))],
+                at: 500, isRegister: false),
+            now: 500)
+        #expect(done.transitions.map(\.state) == [.completed])
+        // Next round: the gateway no longer lists it (a stale list still would: never restarted).
+        let next = shards.round(at: 720, listing: list)
+        #expect(!next[0].commands.contains { $0.kind == .start && $0.jobID == "j-000001" })
+        let after = shards.round(at: 1080, listing: [])
+        #expect(after[1].logs.contains { $0.contains("j-000001 is no longer unfinished at the gateway (completed on a lease)") })
+        #expect(shards.cores[1].jobs.isEmpty && shards.cores[1].remote.isEmpty)
+        #expect(shards.cores[0].jobs.isEmpty)
+    }
+
+    @Test("a node failure ends trading on that shard: guests stop, its jobs on other racks come home")
+    func nodeFailureLeavesMarket() throws {
+        var shards = try TwoShards()
+        _ = shards.round(at: 0, listing: [])
+        _ = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
+        #expect(shards.cores[0].jobs["j-000001"]?.guest == true)
+        let out = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r0", address: "", nodes: [NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)], jobs: [],
+                at: 400, isRegister: false),
+            now: 400)
+        #expect(shards.cores[0].market == nil)
+        #expect(out.logs.contains { $0.contains("trading off from now on") })
+        #expect(shards.cores[0].jobs["j-000001"] == nil)
+        #expect(out.commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
+    }
+}
+
+@Suite("Trading messages on the wire")
+struct TradingWireTests {
+    @Test("every trading message survives the wire; ids keep their shape")
+    func roundTrip() throws {
+        let lease = LeaseID(owner: 2, serial: 17)
+        let messages: [TradingMessage] = [
+            .offer(TradeOffer(offerID: 5, buyer: 1, owner: 2, job: 42, group: 3, units: 2, bid: 0.75, round: 99, renewing: lease)),
+            .offer(TradeOffer(offerID: 6, buyer: 1, owner: 0, job: 1_234_567, group: 0, units: 1, bid: 1, round: 100, renewing: nil)),
+            .accept(TradeAccept(offerID: 5, owner: 2, buyer: 1, job: 42, lease: lease, group: 3, units: 2, expiresAt: 1800, price: 0.5)),
+            .reject(TradeReject(offerID: 7, owner: 2, buyer: 1, job: 42, group: 3, ask: 1.5, reason: .outbid)),
+            .release(LeaseRelease(lease: lease, buyer: 1, job: 42)),
+            .commit(LeaseCommit(lease: lease, buyer: 1, job: 42, round: 99)),
+        ]
+        for m in messages {
+            let bytes = try WireCodec.encode(Envelope(senderID: "shard-r1", body: TradingWire.body(m, buyerShard: "shard-r1")))
+            let back = try TradingWire.message(WireCodec.decode(bytes).body, participants: 3).get()
+            #expect(back == m)
+        }
+        #expect(TradingWire.jobID(42) == "j-000042" && TradingWire.jobID(1_234_567) == "j-1234567")
+    }
+
+    @Test("a trading frame naming an unknown rack, a foreign job id or a bad lease is refused with the field")
+    func invalid() {
+        func problem(_ body: Envelope.Body) -> String? {
+            if case .failure(let e) = TradingWire.message(body, participants: 3) { return e.description }
+            return nil
+        }
+        #expect(problem(.tradeOffer(BourseWire.TradeOffer(jobID: "j-000001", buyer: 7)))?.contains("buyer 7") == true)
+        #expect(problem(.tradeOffer(BourseWire.TradeOffer(jobID: "job-1")))?.contains("job_id 'job-1'") == true)
+        #expect(problem(.leaseCommit(BourseWire.LeaseCommit(leaseID: "L9.1", jobID: "j-000001")))?.contains("lease_id") == true)
+        #expect(problem(.tradeReject(BourseWire.TradeReject(reason: "because", jobID: "j-000001")))?.contains("reason") == true)
+        #expect(problem(.ping(Ping())) != nil)
+    }
+
+    @Test("asks travel in digests and come back the same; bad entries are skipped")
+    func asks() {
+        let asks: [Int: MarketAsk] = [0: MarketAsk(price: 0.5, costs: [1: 0, 2: 1.25, 4: 3]), 3: MarketAsk(price: 2)]
+        #expect(TradingWire.marketAsks(TradingWire.groupAsks(asks), groups: 4) == asks)
+        #expect(TradingWire.marketAsks(TradingWire.groupAsks(asks), groups: 2) == [0: asks[0]!])
+        #expect(TradingWire.marketAsks([GroupAsk(group: 0, price: 1, units: [1, 2], costs: [1])], groups: 4).isEmpty)
+    }
+}
