@@ -1,4 +1,5 @@
 import ArgumentParser
+import BourseModel
 import BourseSimulator
 import BourseWire
 import Foundation
@@ -17,6 +18,11 @@ struct Report: AsyncParsableCommand {
             and listed under "not_measured". Adds the counts completed, failed, cancelled, pending \
             (pending = not finished yet).
 
+            When the shards trade (policy bourse), a "trading" object sums the counters each shard \
+            gossips in its digest (asked of every shard of the config): offers, accepts, rejects, \
+            leases, messages per round, trading phases per round. objective_ratio_mean is null: a \
+            live cluster has no central optimum to compare with (see `bourse sim --shards`).
+
             Examples:
               bourse report                      # the last `bourse up`
               bourse report --run-dir /tmp/g444 --json
@@ -32,11 +38,13 @@ struct Report: AsyncParsableCommand {
         guard case .listJobsReply(let list) = reply else { throw GatewayClient.unexpected(reply, wanted: "list_jobs_reply") }
         let run = connection.runState()
         let summary = LiveSummary(jobs: list.jobs)
+        let trading = await tradingTotals()
         if json {
             var fields: [String: Any] = summary.fields
             fields["policy"] = run?.policy ?? NSNull()
             fields["cluster"] = run?.cluster ?? NSNull()
             fields["trace"] = NSNull()
+            fields["trading"] = trading.map(Self.tradingFields) ?? NSNull()
             let data = try JSONSerialization.data(withJSONObject: fields, options: [.prettyPrinted, .sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
             return
@@ -50,6 +58,45 @@ struct Report: AsyncParsableCommand {
         Output.line("JCT           avg \(h(summary.avg))  median \(h(summary.p(0.5)))  p95 \(h(summary.p(0.95)))  p99 \(h(summary.p(0.99)))")
         Output.line("makespan      \(h(summary.makespan))")
         Output.line("restarts      \(summary.restarts)")
+        if let trading {
+            let f = Self.tradingFields(trading)
+            Output.line(
+                "trading       \(f["offers"]!) offers, \(f["accepts"]!) accepted, \(f["rejects"]!) rejected; "
+                    + "\(f["leases_granted"]!) leases granted (\(f["leases_held"]!) held now); "
+                    + String(format: "%.1f messages and %.1f phases per round", f["messages_per_round"] as! Double, f["phases_per_round_mean"] as! Double))
+        }
+    }
+
+    /// Every trading shard's counters, from the newest digest of each that any shard of the
+    /// config knows (nil: no config known, no shard answered, or none trades).
+    private func tradingTotals() async -> [String: TradingTotals]? {
+        guard let path = connection.config ?? connection.runState()?.config,
+              let cluster = try? ClusterConfig.load(path: path) else { return nil }
+        let key = try? connection.clusterKey()
+        var newest: [String: ShardDigest] = [:]
+        for rack in cluster.racks {
+            guard let reply = await LiveQuery.ask(rack.shardAddress, .ping(Ping(probeID: 0)), timeout: .milliseconds(1000), key: key ?? nil),
+                  case .ack(let ack) = reply.body else { continue }
+            for d in ack.digests where (newest[d.shardID]?.version ?? 0) <= d.version { newest[d.shardID] = d }
+        }
+        let totals = newest.compactMapValues(\.trading)
+        return totals.isEmpty ? nil : totals
+    }
+
+    /// The `trading` object: the keys of `bourse sim --json`'s that a live cluster measures.
+    static func tradingFields(_ shards: [String: TradingTotals]) -> [String: Any] {
+        let all = Array(shards.values)
+        func sum(_ f: (TradingTotals) -> UInt64) -> Int { Int(all.reduce(0) { $0 + f($1) }) }
+        let rounds = max(1, all.map { Int($0.rounds) }.max() ?? 1)
+        let shardRounds = max(1, sum(\.rounds))
+        return [
+            "shards": all.count, "rounds": rounds, "offers": sum(\.offersSent), "accepts": sum(\.accepts),
+            "rejects": sum(\.rejects), "leases_granted": sum(\.leasesGranted), "leases_ended": sum(\.leasesEnded),
+            "leases_held": sum { UInt64($0.leasesHeld) }, "guests": sum { UInt64($0.guests) }, "messages": sum(\.messagesSent),
+            "messages_per_round": Double(sum(\.messagesSent)) / Double(rounds),
+            "phases_per_round_mean": Double(sum(\.phases)) / Double(shardRounds),
+            "objective_ratio_mean": NSNull(),
+        ]
     }
 }
 

@@ -997,6 +997,51 @@ void   bourse__shard_digest__free_unpacked
   assert(message->base.descriptor == &bourse__shard_digest__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bourse__trading_totals__init
+                     (Bourse__TradingTotals         *message)
+{
+  static const Bourse__TradingTotals init_value = BOURSE__TRADING_TOTALS__INIT;
+  *message = init_value;
+}
+size_t bourse__trading_totals__get_packed_size
+                     (const Bourse__TradingTotals *message)
+{
+  assert(message->base.descriptor == &bourse__trading_totals__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bourse__trading_totals__pack
+                     (const Bourse__TradingTotals *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bourse__trading_totals__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bourse__trading_totals__pack_to_buffer
+                     (const Bourse__TradingTotals *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bourse__trading_totals__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bourse__TradingTotals *
+       bourse__trading_totals__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bourse__TradingTotals *)
+     protobuf_c_message_unpack (&bourse__trading_totals__descriptor,
+                                allocator, len, data);
+}
+void   bourse__trading_totals__free_unpacked
+                     (Bourse__TradingTotals *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bourse__trading_totals__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bourse__group_ask__init
                      (Bourse__GroupAsk         *message)
 {
@@ -3473,7 +3518,7 @@ const ProtobufCMessageDescriptor bourse__ask_price__descriptor =
   (ProtobufCMessageInit) bourse__ask_price__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__shard_digest__field_descriptors[7] =
+static const ProtobufCFieldDescriptor bourse__shard_digest__field_descriptors[8] =
 {
   {
     "shard_id",
@@ -3559,6 +3604,18 @@ static const ProtobufCFieldDescriptor bourse__shard_digest__field_descriptors[7]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "trading",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__ShardDigest, trading),
+    &bourse__trading_totals__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__shard_digest__field_indices_by_name[] = {
   2,   /* field[2] = asks */
@@ -3567,12 +3624,13 @@ static const unsigned bourse__shard_digest__field_indices_by_name[] = {
   1,   /* field[1] = racks */
   4,   /* field[4] = round */
   0,   /* field[0] = shard_id */
+  7,   /* field[7] = trading */
   5,   /* field[5] = version */
 };
 static const ProtobufCIntRange bourse__shard_digest__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor bourse__shard_digest__descriptor =
 {
@@ -3582,11 +3640,179 @@ const ProtobufCMessageDescriptor bourse__shard_digest__descriptor =
   "Bourse__ShardDigest",
   "bourse",
   sizeof(Bourse__ShardDigest),
-  7,
+  8,
   bourse__shard_digest__field_descriptors,
   bourse__shard_digest__field_indices_by_name,
   1,  bourse__shard_digest__number_ranges,
   (ProtobufCMessageInit) bourse__shard_digest__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bourse__trading_totals__field_descriptors[11] =
+{
+  {
+    "rounds",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, rounds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phases",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, phases),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offers_sent",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, offers_sent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offers_received",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, offers_received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepts",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, accepts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejects",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, rejects),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "leases_granted",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, leases_granted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "leases_ended",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, leases_ended),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "messages_sent",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, messages_sent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "leases_held",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, leases_held),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "guests",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__TradingTotals, guests),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bourse__trading_totals__field_indices_by_name[] = {
+  4,   /* field[4] = accepts */
+  10,   /* field[10] = guests */
+  7,   /* field[7] = leases_ended */
+  6,   /* field[6] = leases_granted */
+  9,   /* field[9] = leases_held */
+  8,   /* field[8] = messages_sent */
+  3,   /* field[3] = offers_received */
+  2,   /* field[2] = offers_sent */
+  1,   /* field[1] = phases */
+  5,   /* field[5] = rejects */
+  0,   /* field[0] = rounds */
+};
+static const ProtobufCIntRange bourse__trading_totals__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor bourse__trading_totals__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bourse.TradingTotals",
+  "TradingTotals",
+  "Bourse__TradingTotals",
+  "bourse",
+  sizeof(Bourse__TradingTotals),
+  11,
+  bourse__trading_totals__field_descriptors,
+  bourse__trading_totals__field_indices_by_name,
+  1,  bourse__trading_totals__number_ranges,
+  (ProtobufCMessageInit) bourse__trading_totals__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor bourse__group_ask__field_descriptors[4] =

@@ -174,6 +174,11 @@ public struct ShardCore: Sendable {
     private var gossipAsks: [Int: MarketAsk] = [:]
     private var window: TradingWindow?
     private var roundStartedAt = 0.0
+    /// Rounds whose market this shard ran, and their trading phases.
+    public private(set) var marketRounds = 0
+    private var marketPhases = 0
+    /// The market's counters when it closed for good.
+    private var lastCounters = TradingCounters()
 
     struct TradingWindow {
         var round: Int
@@ -248,7 +253,26 @@ public struct ShardCore: Sendable {
             shardID: settings.shardID, racks: racks.map(\.id),
             asks: freeGPUs.keys.sorted().map { AskPrice(gpuType: $0, ask: 0, freeGpus: UInt32(freeGPUs[$0] ?? 0)) },
             queuedJobs: UInt32(queuedJobs.count), round: round,
-            marketAsks: market.map { TradingWire.groupAsks($0.ownAsks) } ?? [])
+            marketAsks: market.map { TradingWire.groupAsks($0.ownAsks) } ?? [],
+            trading: marketRounds > 0 ? tradingTotals : nil)
+    }
+
+    /// What this shard's market did since it started.
+    public var tradingTotals: TradingTotals {
+        var t = TradingTotals()
+        let c = market?.counters ?? lastCounters
+        t.rounds = UInt64(marketRounds)
+        t.phases = UInt64(marketPhases)
+        t.offersSent = UInt64(c.offersSent)
+        t.offersReceived = UInt64(c.offersReceived)
+        t.accepts = UInt64(c.accepts)
+        t.rejects = UInt64(c.rejects)
+        t.leasesGranted = UInt64(c.leasesGranted)
+        t.leasesEnded = UInt64(c.leasesEnded)
+        t.messagesSent = UInt64(c.messagesSent)
+        t.leasesHeld = UInt32(market?.leases.count ?? 0)
+        t.guests = UInt32(jobs.values.filter(\.guest).count)
+        return t
     }
 
     // MARK: Events
@@ -481,6 +505,8 @@ public struct ShardCore: Sendable {
             return [.log(.warning, "round \(round): market placement failed: \(error)")]
         }
         self.market = market
+        marketRounds += 1
+        marketPhases += market.phaseIndex
         var out: [ShardAction] = []
         let homeSeqs = Set(jobs.values.filter { !$0.guest }.map(\.seq))
         var guestIDs = Set<String>()
@@ -734,7 +760,8 @@ public struct ShardCore: Sendable {
     /// cluster config): guests are stopped (their leases end; their home shards take them
     /// back), home jobs on other racks' leases go back to the queue here.
     private mutating func leaveMarket(now: Double, reason: String) -> [ShardAction] {
-        guard market != nil else { return [] }
+        guard let closing = market else { return [] }
+        lastCounters = closing.counters
         market = nil
         window = nil
         var out: [ShardAction] = [.log(.warning, "trading off from now on: \(reason)")]

@@ -112,6 +112,9 @@ extension AskPrice: CBridged {
 extension GroupAsk: CBridged {
     static func cInit(_ m: UnsafeMutablePointer<Bourse__GroupAsk>) { bourse__group_ask__init(m) }
 }
+extension TradingTotals: CBridged {
+    static func cInit(_ m: UnsafeMutablePointer<Bourse__TradingTotals>) { bourse__trading_totals__init(m) }
+}
 extension ShardDigest: CBridged {
     static func cInit(_ m: UnsafeMutablePointer<Bourse__ShardDigest>) { bourse__shard_digest__init(m) }
 }

@@ -280,7 +280,25 @@ extension ShardDigest {
             queuedJobs: c.queued_jobs,
             round: c.round,
             version: c.version,
-            marketAsks: decodeMessages(c.n_market_asks, c.market_asks, "ShardDigest.market_asks"))
+            marketAsks: decodeMessages(c.n_market_asks, c.market_asks, "ShardDigest.market_asks"),
+            trading: decodeMessage(c.trading))
+    }
+}
+
+extension TradingTotals {
+    init(c: Bourse__TradingTotals) throws(WireError) {
+        self.init()
+        rounds = c.rounds
+        phases = c.phases
+        offersSent = c.offers_sent
+        offersReceived = c.offers_received
+        accepts = c.accepts
+        rejects = c.rejects
+        leasesGranted = c.leases_granted
+        leasesEnded = c.leases_ended
+        messagesSent = c.messages_sent
+        leasesHeld = c.leases_held
+        guests = c.guests
     }
 }
 

@@ -263,6 +263,23 @@ extension ShardDigest {
         c.round = round
         c.version = version
         (c.n_market_asks, c.market_asks) = try a.messages(marketAsks)
+        c.trading = try a.optionalMessage(trading)
+    }
+}
+
+extension TradingTotals {
+    func fill(_ c: inout Bourse__TradingTotals, _ a: CArena) throws(WireError) {
+        c.rounds = rounds
+        c.phases = phases
+        c.offers_sent = offersSent
+        c.offers_received = offersReceived
+        c.accepts = accepts
+        c.rejects = rejects
+        c.leases_granted = leasesGranted
+        c.leases_ended = leasesEnded
+        c.messages_sent = messagesSent
+        c.leases_held = leasesHeld
+        c.guests = guests
     }
 }
 

@@ -375,10 +375,12 @@ public struct ShardDigest: Sendable, Hashable {
     public var version: UInt64
     /// Trading: the ask of each of the shard's GPU groups.
     public var marketAsks: [GroupAsk]
+    /// Trading: what its market did since the shard started (nil: it does not trade).
+    public var trading: TradingTotals?
 
     public init(
         shardID: String = "", racks: [String] = [], asks: [AskPrice] = [], queuedJobs: UInt32 = 0,
-        round: UInt64 = 0, version: UInt64 = 0, marketAsks: [GroupAsk] = []
+        round: UInt64 = 0, version: UInt64 = 0, marketAsks: [GroupAsk] = [], trading: TradingTotals? = nil
     ) {
         self.shardID = shardID
         self.racks = racks
@@ -387,7 +389,25 @@ public struct ShardDigest: Sendable, Hashable {
         self.round = round
         self.version = version
         self.marketAsks = marketAsks
+        self.trading = trading
     }
+}
+
+/// proto `TradingTotals`: a shard's trading counters since it started.
+public struct TradingTotals: Sendable, Hashable {
+    public var rounds: UInt64 = 0
+    public var phases: UInt64 = 0
+    public var offersSent: UInt64 = 0
+    public var offersReceived: UInt64 = 0
+    public var accepts: UInt64 = 0
+    public var rejects: UInt64 = 0
+    public var leasesGranted: UInt64 = 0
+    public var leasesEnded: UInt64 = 0
+    public var messagesSent: UInt64 = 0
+    public var leasesHeld: UInt32 = 0
+    public var guests: UInt32 = 0
+
+    public init() {}
 }
 
 /// proto `GroupAsk`: what a shard asks for GPUs of one of its groups (market group index): a

@@ -102,6 +102,11 @@ struct ShardTradingTests {
         #expect(!out[1].transitions.contains { $0.jobID == "j-000001" })
         #expect(shards.cores[1].remote == ["j-000001"])
         #expect(out[0].logs.contains { $0.contains("market round 1:") && $0.contains("guests here: [j-000001]") })
+        // The digest gossips the owner's asks and what its market did (for `bourse report`).
+        let digest = shards.cores[0].digest
+        #expect(!digest.marketAsks.isEmpty)
+        #expect(digest.trading?.rounds == 2 && digest.trading?.guests == 1 && (digest.trading?.accepts ?? 0) >= 1)
+        #expect(shards.cores[1].digest.trading?.offersSent ?? 0 >= 1)
     }
 
     @Test("without trading the job stays on its slow home rack")

@@ -82,7 +82,13 @@ enum Fixtures {
             shardID: "shard-r0", racks: ["r0", "r3"],
             asks: [AskPrice(gpuType: "V100", ask: 1.75, freeGpus: 3), AskPrice(gpuType: "K80", ask: 0.25, freeGpus: 12)],
             queuedJobs: 5, round: 99, version: 1001,
-            marketAsks: [GroupAsk(group: 4, price: 0.5, units: [1, 2, 4], costs: [0, 1.25, 3.5]), GroupAsk(group: 5, price: 2)]),
+            marketAsks: [GroupAsk(group: 4, price: 0.5, units: [1, 2, 4], costs: [0, 1.25, 3.5]), GroupAsk(group: 5, price: 2)],
+            trading: {
+                var t = TradingTotals()
+                (t.rounds, t.phases, t.offersSent, t.offersReceived, t.accepts, t.rejects) = (10, 90, 7, 8, 5, 3)
+                (t.leasesGranted, t.leasesEnded, t.messagesSent, t.leasesHeld, t.guests) = (5, 4, 20, 1, 1)
+                return t
+            }()),
         ShardDigest(shardID: "shard-r1", racks: ["r1"], asks: [AskPrice(gpuType: "P100", ask: 3, freeGpus: 1)], queuedJobs: 0, round: 98, version: 77),
     ]
 
@@ -206,7 +212,12 @@ struct RandomEnvelopes {
     mutating func digest() -> ShardDigest {
         ShardDigest(shardID: string(), racks: strings(), asks: list { AskPrice(gpuType: $0.string(), ask: $0.double(), freeGpus: $0.u32()) },
                     queuedJobs: u32(), round: u64(), version: u64(),
-                    marketAsks: list { GroupAsk(group: $0.u32(), price: $0.double(), units: [$0.u32(), $0.u32()], costs: [$0.double()]) })
+                    marketAsks: list { GroupAsk(group: $0.u32(), price: $0.double(), units: [$0.u32(), $0.u32()], costs: [$0.double()]) },
+                    trading: maybe { r in
+                        var t = TradingTotals()
+                        (t.rounds, t.phases, t.offersSent, t.accepts, t.leasesHeld) = (r.u64(), r.u64(), r.u64(), r.u64(), r.u32())
+                        return t
+                    })
     }
 
     mutating func body(kind: Int) -> Envelope.Body {

@@ -37,6 +37,7 @@ typedef struct Bourse__CommandAck Bourse__CommandAck;
 typedef struct Bourse__MemberUpdate Bourse__MemberUpdate;
 typedef struct Bourse__AskPrice Bourse__AskPrice;
 typedef struct Bourse__ShardDigest Bourse__ShardDigest;
+typedef struct Bourse__TradingTotals Bourse__TradingTotals;
 typedef struct Bourse__GroupAsk Bourse__GroupAsk;
 typedef struct Bourse__Ping Bourse__Ping;
 typedef struct Bourse__PingReq Bourse__PingReq;
@@ -584,10 +585,49 @@ struct  Bourse__ShardDigest
    */
   size_t n_market_asks;
   Bourse__GroupAsk **market_asks;
+  /*
+   * trading: what its market did since the shard started
+   */
+  Bourse__TradingTotals *trading;
 };
 #define BOURSE__SHARD_DIGEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__shard_digest__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0, 0,NULL, NULL }
+
+
+/*
+ * A shard's trading counters since it started (for `bourse report`).
+ */
+struct  Bourse__TradingTotals
+{
+  ProtobufCMessage base;
+  /*
+   * rounds whose market it ran
+   */
+  uint64_t rounds;
+  /*
+   * trading phases over those rounds
+   */
+  uint64_t phases;
+  uint64_t offers_sent;
+  uint64_t offers_received;
+  uint64_t accepts;
+  uint64_t rejects;
+  uint64_t leases_granted;
+  uint64_t leases_ended;
+  uint64_t messages_sent;
+  /*
+   * now
+   */
+  uint32_t leases_held;
+  /*
+   * jobs of other racks running on its GPUs now
+   */
+  uint32_t guests;
+};
+#define BOURSE__TRADING_TOTALS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bourse__trading_totals__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -1209,6 +1249,25 @@ Bourse__ShardDigest *
 void   bourse__shard_digest__free_unpacked
                      (Bourse__ShardDigest *message,
                       ProtobufCAllocator *allocator);
+/* Bourse__TradingTotals methods */
+void   bourse__trading_totals__init
+                     (Bourse__TradingTotals         *message);
+size_t bourse__trading_totals__get_packed_size
+                     (const Bourse__TradingTotals   *message);
+size_t bourse__trading_totals__pack
+                     (const Bourse__TradingTotals   *message,
+                      uint8_t             *out);
+size_t bourse__trading_totals__pack_to_buffer
+                     (const Bourse__TradingTotals   *message,
+                      ProtobufCBuffer     *buffer);
+Bourse__TradingTotals *
+       bourse__trading_totals__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bourse__trading_totals__free_unpacked
+                     (Bourse__TradingTotals *message,
+                      ProtobufCAllocator *allocator);
 /* Bourse__GroupAsk methods */
 void   bourse__group_ask__init
                      (Bourse__GroupAsk         *message);
@@ -1467,6 +1526,9 @@ typedef void (*Bourse__AskPrice_Closure)
 typedef void (*Bourse__ShardDigest_Closure)
                  (const Bourse__ShardDigest *message,
                   void *closure_data);
+typedef void (*Bourse__TradingTotals_Closure)
+                 (const Bourse__TradingTotals *message,
+                  void *closure_data);
 typedef void (*Bourse__GroupAsk_Closure)
                  (const Bourse__GroupAsk *message,
                   void *closure_data);
@@ -1531,6 +1593,7 @@ extern const ProtobufCMessageDescriptor bourse__command_ack__descriptor;
 extern const ProtobufCMessageDescriptor bourse__member_update__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ask_price__descriptor;
 extern const ProtobufCMessageDescriptor bourse__shard_digest__descriptor;
+extern const ProtobufCMessageDescriptor bourse__trading_totals__descriptor;
 extern const ProtobufCMessageDescriptor bourse__group_ask__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ping__descriptor;
 extern const ProtobufCMessageDescriptor bourse__ping_req__descriptor;
