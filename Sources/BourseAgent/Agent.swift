@@ -64,6 +64,8 @@ public actor Agent {
             throw AgentError("no rack '\(rackID)' in cluster '\(cluster.name)' (racks: \(cluster.racks.map(\.id).joined(separator: ", ")))")
         }
         let rack = cluster.racks[index]
+        var settings = settings
+        settings.network = cluster.network
         self.core = AgentCore(rack: rack, table: table, settings: settings, now: clock.now)
         self.agentID = core.agentID
         self.wire = WireEndpoint(senderID: core.agentID, key: clusterKey)

@@ -11,10 +11,15 @@ public struct AgentSettings: Sendable, Hashable {
     public var noise: Double
     public var seed: UInt64
 
-    public init(checkpointSeconds: Double = 120, noise: Double = 0.05, seed: UInt64 = 0) {
+    /// The network: what a job spread over servers runs at when the table has no
+    /// `*_unconsolidated` entry for its GPU type (``NetworkSpeedModel``, as in the simulator).
+    public var network: NetworkSpec
+
+    public init(checkpointSeconds: Double = 120, noise: Double = 0.05, seed: UInt64 = 0, network: NetworkSpec = .default) {
         self.checkpointSeconds = checkpointSeconds
         self.noise = noise
         self.seed = seed
+        self.network = network
     }
 }
 
@@ -92,6 +97,7 @@ public struct AgentCore: Sendable {
     public private(set) var commandsApplied = 0
     public private(set) var commandsRejected = 0
     private let table: ThroughputTable
+    private let speedModel: NetworkSpeedModel
     private var recentCommands: [UInt64: CommandAck] = [:]
     private var recentOrder: [UInt64] = []
 
@@ -101,6 +107,8 @@ public struct AgentCore: Sendable {
         self.address = rack.agentAddress
         self.settings = settings
         self.table = table
+        self.speedModel = NetworkSpeedModel(
+            table: table, network: settings.network, gpuTypes: Array(Set(rack.nodes.flatMap { $0.gpuIDs.map(\.type) })))
         self.nodes = rack.nodes
         self.now = now
         for node in rack.nodes {
@@ -172,7 +180,7 @@ public struct AgentCore: Sendable {
         let n = c.gpuIDs.count
         let preferred = c.workers == 0 ? n : Int(c.workers)
         let consolidated = nodesUsed.count == 1
-        let base = table.throughput(JobTypeKey(model: c.jobType, scaleFactor: n), gpuType: gpuType, consolidated: consolidated)
+        let base = speedModel.stepsPerSecond(model: c.jobType, workers: n, gpuType: gpuType, tier: consolidated ? .node : .rack)
         guard base > 0 else {
             return fail("\(c.jobID): the throughput table has no entry for '\(c.jobType)' with \(n) workers on \(gpuType)")
         }

@@ -90,6 +90,7 @@ public actor Shard {
                     settings.tenantWeights = Dictionary(
                         cluster.tenants.map { ($0.name, $0.weight) }, uniquingKeysWith: { first, _ in first })
                     settings.trading = options.trading
+                    settings.network = cluster.network
                     let window = min(options.tradingWindowWall * clock.speedup, 0.3 * cluster.roundSeconds)
                     settings.trading.window = 0.75 * window
                     settings.trading.commitGrace = 0.25 * window

@@ -23,6 +23,8 @@ public struct ShardSettings: Sendable, Hashable {
 
     /// Opportunistic trading with the other racks' shards (policy bourse, clusters of several racks).
     public var trading = TradingSettings()
+    /// The cluster's network (speeds of jobs spread over servers).
+    public var network: NetworkSpec = .default
 
     public init(shardID: String, roundSeconds: Double, restartSeconds: Double, firstTransitionID: UInt64 = 1, firstCommandID: UInt64 = 1) {
         self.shardID = shardID
@@ -208,12 +210,12 @@ public struct ShardCore: Sendable {
         let allTypes = trading ? clusterRacks.flatMap { $0.nodes.flatMap { $0.gpuIDs.map(\.type) } } : []
         self.planner = try ShardPlanner(
             policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-            restartSeconds: settings.restartSeconds, allTypes: allTypes)
+            restartSeconds: settings.restartSeconds, allTypes: allTypes, network: settings.network)
         if trading, let own {
             func rackPlanner(_ racks: [RackSpec]) throws -> ShardPlanner {
                 try ShardPlanner(
                     policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-                    restartSeconds: settings.restartSeconds, allTypes: allTypes)
+                    restartSeconds: settings.restartSeconds, allTypes: allTypes, network: settings.network)
             }
             let cluster = try rackPlanner(clusterRacks).pool
             let groups = try clusterRacks.map { rack in try rackPlanner([rack]).marketPlanner(valuationPool: cluster)!.groups }
@@ -735,7 +737,7 @@ public struct ShardCore: Sendable {
         for rack in order where !racks.contains(where: { $0.id == rack.id }) {
             guard let candidate = try? ShardPlanner(
                 policy: policy, racks: [rack], table: table, roundSeconds: settings.roundSeconds,
-                restartSeconds: settings.restartSeconds) else { continue }
+                restartSeconds: settings.restartSeconds, network: settings.network) else { continue }
             if candidate.canRun(input(job, now: now)) { return rack.shardID }
         }
         return nil
@@ -784,7 +786,7 @@ public struct ShardCore: Sendable {
         do {
             rebuilt = try ShardPlanner(
                 policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-                restartSeconds: settings.restartSeconds, excludedNodes: failedNodes)
+                restartSeconds: settings.restartSeconds, excludedNodes: failedNodes, network: settings.network)
         } catch {
             return "\(error)"
         }

@@ -22,6 +22,9 @@ public struct ShardPlanner: Sendable {
     public let slots: [GPUSlot]
     public private(set) var planner: any RoundPlanner
     private let table: ThroughputTable
+    /// Speeds of jobs spread over servers (the table's `*_unconsolidated` entries, else the
+    /// network model), as the agents run them and the simulator models them.
+    private let speedModel: NetworkSpeedModel
     private let maxPerServer: [Int]
     private let elastic: Bool
     private let fixed: Bool
@@ -31,7 +34,8 @@ public struct ShardPlanner: Sendable {
 
     public init(
         policy: String, racks: [RackSpec], table: ThroughputTable, roundSeconds: Double, restartSeconds: Double,
-        excludedNodes: Set<String> = [], minimumTimeBetweenAllocationResets: Double = 1920, allTypes: [String] = []
+        excludedNodes: Set<String> = [], minimumTimeBetweenAllocationResets: Double = 1920, allTypes: [String] = [],
+        network: NetworkSpec = .default
     ) throws {
         var slots: [GPUSlot] = []
         var typesSeen: [String] = []
@@ -62,6 +66,7 @@ public struct ShardPlanner: Sendable {
         self.pool = pool
         self.slots = slots
         self.table = table
+        self.speedModel = NetworkSpeedModel(table: table, network: network, gpuTypes: types)
         self.maxPerServer = pool.maxGPUsPerServer
         if PolicyCatalog.isBourse(policy) {
             var parameters = BourseRoundPlanner.Parameters()
@@ -127,8 +132,7 @@ public struct ShardPlanner: Sendable {
         policyJob(job).throughputs.indices.contains { t in
             let counts = elastic && !fixed ? workerCounts(job) : [job.workers]
             return counts.contains { w in
-                pool.capacity[t] >= w
-                    && table.throughput(JobTypeKey(model: job.model, scaleFactor: w), gpuType: pool.types[t], consolidated: w <= maxPerServer[t]) > 0
+                pool.capacity[t] >= w && speed(job.model, workers: w, type: pool.types[t], packed: w <= maxPerServer[t]) > 0
             }
         }
     }
@@ -150,6 +154,11 @@ public struct ShardPlanner: Sendable {
         bourseParameters.map { BourseRoundPlanner(pool: pool, parameters: $0, valuationPool: valuationPool) }
     }
 
+    /// Steps/s of `model` at `workers` workers of `type`, on one server or spread over a rack.
+    private func speed(_ model: String, workers: Int, type: String, packed: Bool) -> Double {
+        speedModel.stepsPerSecond(model: model, workers: workers, gpuType: type, tier: packed ? .node : .rack)
+    }
+
     public func policyJob(_ job: JobInput) -> PolicyJob {
         let key = JobTypeKey(model: job.model, scaleFactor: job.workers)
         let throughputs = pool.types.indices.map { t in
@@ -167,7 +176,7 @@ public struct ShardPlanner: Sendable {
                     return ElasticOption(
                         workers: w,
                         packed: pool.types.map { table.throughput(key, gpuType: $0, consolidated: true) * scale },
-                        spread: pool.types.map { table.throughput(key, gpuType: $0, consolidated: false) * scale })
+                        spread: pool.types.map { speed(job.model, workers: w, type: $0, packed: false) * scale })
                 })
         }
         return PolicyJob(

@@ -57,15 +57,19 @@ struct ShardWireTests {
         #expect(error.code == .unauthorized)
         #expect(await shard.rejectedFrames == 1)
 
-        // Signed with the cluster key: it reaches the shard's handler (which has no trading yet).
-        let passed = await shard.handle(frame: peer.encode(offer, sentAt: 0))
-        guard case .success(let answer) = peer.decode(passed), case .error(let invalid) = answer.body else {
-            Issue.record("expected the handler's answer")
+        // Signed with the cluster key: it passes the door and is handed to the shard (one-way:
+        // the reply is an empty frame; this fifo shard does not trade, so it is ignored).
+        #expect(await shard.handle(frame: peer.encode(offer, sentAt: 0)).isEmpty)
+        #expect(await shard.rejectedFrames == 1)
+        // Signed but not a valid trade: INVALID, naming the field.
+        let bad = Envelope.Body.tradeOffer(TradeOffer(offerID: 2, jobID: "job-1", gpus: 1, bid: 1, buyer: 9))
+        let answer = try peer.decode(await shard.handle(frame: peer.encode(bad, sentAt: 0))).get()
+        guard case .error(let invalid) = answer.body else {
+            Issue.record("expected an Error reply")
             return
         }
         #expect(invalid.code == .invalid)
-        #expect(invalid.message.contains("trade_offer"))
-        #expect(await shard.rejectedFrames == 1)
+        #expect(invalid.message.contains("trade_offer") && invalid.message.contains("buyer 9"))
     } }
 
     @Test("a replayed frame is refused and counted; the sender's next frame passes")
