@@ -30,6 +30,8 @@ public actor Agent {
         /// `recover NODE` (the whole file is applied in order at start, so a restarted agent
         /// comes back with the same failed nodes).
         public var controlFile: String?
+        /// Shared checkpoint storage (see ``CheckpointStore``); nil: checkpoints stay local.
+        public var checkpointStore: CheckpointStore?
         public init() {}
     }
 
@@ -126,6 +128,7 @@ public actor Agent {
                 logger.warning("refused command \(command.commandID) from \(request.senderID): \(ack.error)")
             }
             if core.workers.count + core.parked.count != before { reportSoon = true }
+            if ack.ok { shareCheckpoint(after: command) }
             return reply(.commandAck(ack))
         case .agentHeartbeat(let query) where query.agentID.isEmpty:
             let now = clock.now
@@ -219,8 +222,41 @@ public actor Agent {
 extension Agent {
     // MARK: Chaos control and audit
 
+    /// Shared checkpoints around a command: a stopped worker's checkpoint is saved; a worker
+    /// started here loads a newer one if the worker it replaces on another rack saved one (looked
+    /// for again over a few hundred milliseconds: that rack's stop may land just after this start).
+    private func shareCheckpoint(after command: WorkerCommand) {
+        guard let store = options.checkpointStore else { return }
+        switch command.kind {
+        case .stop:
+            if let parked = core.parked[command.jobID] { store.save(command.jobID, steps: parked.checkpointSteps) }
+        case .start, .resize:
+            let job = command.jobID
+            Task {
+                for delay in [0, 40, 120, 300] {
+                    try? await Task.sleep(for: .milliseconds(delay))
+                    self.loadCheckpoint(job, from: store)
+                }
+            }
+        default:
+            break
+        }
+    }
+
+    private func loadCheckpoint(_ jobID: String, from store: CheckpointStore) {
+        guard let steps = store.read(jobID), let before = core.workers[jobID]?.resumeSteps else { return }
+        let now = clock.now
+        if audited({ $0.adoptCheckpoint(jobID: jobID, steps: steps, now: now) }) {
+            logger.info("\(jobID) resumes from the shared checkpoint at \(steps) steps (started from \(before))")
+            reportSoon = true
+        }
+    }
+
     private func failNode(_ nodeID: String, now: Double, why: String) {
         audited { $0.failNode(nodeID, now: now) }
+        if let store = options.checkpointStore {
+            for (job, parked) in core.parked { store.save(job, steps: parked.checkpointSteps) }
+        }
         AuditLog.shared?.record(AuditEvent(t: now, proc: agentID, ev: "node_failed", node: nodeID))
         logger.warning("node \(nodeID) failed (\(why)); its workers stopped at their last checkpoint")
     }

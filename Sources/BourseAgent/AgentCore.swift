@@ -223,6 +223,18 @@ public struct AgentCore: Sendable {
         workers[worker.jobID] = nil
     }
 
+    /// A newer checkpoint of `jobID` from the shared store (a worker on another rack saved it
+    /// when it stopped): a worker of the job that has not got that far restarts from it now, as
+    /// a worker loading the newest checkpoint does. Returns true when it did.
+    public mutating func adoptCheckpoint(jobID: String, steps: Double, now t: Double) -> Bool {
+        advance(to: t)
+        guard var worker = workers[jobID], steps > worker.steps(at: t) else { return false }
+        worker.resumeSteps = min(steps, worker.totalSteps)
+        worker.resumeAt = max(worker.resumeAt, t)
+        workers[jobID] = worker
+        return true
+    }
+
     // MARK: Failures
 
     /// A node fails at `now`: its GPUs become unhealthy and the workers on it stop, keeping only

@@ -47,6 +47,13 @@ struct Agent: AsyncParsableCommand {
         help: ArgumentHelp("Chaos: fail node NODE that many cluster seconds after start (repeatable).", valueName: "node@seconds"))
     var failNode: [String] = []
 
+    @Option(
+        name: .customLong("checkpoint-dir"),
+        help: ArgumentHelp(
+            "Shared checkpoint storage: a stopped worker saves its checkpoint here and a worker started on another rack resumes from it (bourse up: RUN_DIR/checkpoints).",
+            valueName: "dir"))
+    var checkpointDir: String?
+
     @Option(name: .customLong("control-file"), help: ArgumentHelp("Chaos: poll this file for `fail NODE` / `recover NODE` lines.", valueName: "file"))
     var controlFile: String?
 
@@ -73,6 +80,7 @@ struct Agent: AsyncParsableCommand {
         var options = BourseAgent.Agent.Options()
         options.nodeFailures = failNode.compactMap(Self.parseFailure)
         options.controlFile = controlFile
+        if let checkpointDir { options.checkpointStore = try CheckpointStore(directory: checkpointDir) }
         try live.enableChaos(process: "agent-\(rack)", clock: clock)
         let agent = try BourseAgent.Agent(
             cluster: cluster, rackID: rack, table: table,

@@ -66,6 +66,7 @@ struct ClusterLauncher {
             var agentArgs = ["agent", "--config", configPath, "--rack", rack.id, "--seed", "\(seed)"] + failures + clock
                 + chaosArgs(agentID)
             if chaos.control { agentArgs += ["--control-file", Self.controlFile(dir, agent: agentID)] }
+            agentArgs += ["--checkpoint-dir", path("checkpoints")]
             if let c = chaos.checkpointSeconds { agentArgs += ["--checkpoint-seconds", "\(c)"] }
             add("agent", agentID, rack.agentAddress, agentArgs)
         }

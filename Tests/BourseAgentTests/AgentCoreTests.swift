@@ -1,3 +1,4 @@
+import Foundation
 import BourseAgent
 import BourseModel
 import BourseWire
@@ -128,5 +129,43 @@ struct AgentCoreTests {
         #expect(clock.wallDuration(ofClusterSeconds: 20) == .seconds(2))
         let wall = WallClusterClock(epoch: 1000, speedup: 60)
         #expect(wall.now > 1000 + 60 * 1_000_000)
+    }
+}
+
+@Suite("Shared checkpoints")
+struct SharedCheckpointTests {
+    @Test("a worker restarting from a stale checkpoint takes the newer one another rack saved; an older one changes nothing")
+    func adoptNewer() {
+        var core = fixture()
+        let started = core.apply(start(1, "j-000001", ["r0-n0-g0"], steps: 10_000, delay: 30), now: 100)
+        #expect(started.ok)
+        #expect(core.workers["j-000001"]?.resumeSteps == 0)
+        // Saved by the worker stopped elsewhere at 4,000 steps: loaded during the restart delay.
+        let loaded = core.adoptCheckpoint(jobID: "j-000001", steps: 4000, now: 110)
+        #expect(loaded)
+        #expect(core.workers["j-000001"]?.resumeSteps == 4000)
+        #expect(core.workers["j-000001"]?.resumeAt == 130)
+        // Later than the worker's own progress only: 4,000 + 10 steps/s x 70 s = 4,700 at t=200.
+        let behind = core.adoptCheckpoint(jobID: "j-000001", steps: 4500, now: 200)
+        #expect(!behind)
+        let ahead = core.adoptCheckpoint(jobID: "j-000001", steps: 5000, now: 200)
+        #expect(ahead)
+        #expect(core.workers["j-000001"]?.resumeAt == 200)
+        let elsewhere = core.adoptCheckpoint(jobID: "j-000002", steps: 5000, now: 200)
+        #expect(!elsewhere)  // not running here
+    }
+
+    @Test("the store keeps the newest checkpoint per job and refuses ids that are not plain names")
+    func store() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-ckpt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try CheckpointStore(directory: dir)
+        #expect(store.read("j-000001") == nil)
+        store.save("j-000001", steps: 1200.5)
+        store.save("j-000001", steps: 900)  // older: ignored
+        #expect(store.read("j-000001") == 1200.5)
+        store.save("../escape", steps: 1)
+        #expect(store.read("../escape") == nil)
+        #expect(!FileManager.default.fileExists(atPath: URL(fileURLWithPath: dir).deletingLastPathComponent().appendingPathComponent("escape").path))
     }
 }
