@@ -82,6 +82,9 @@ public actor Shard {
                         firstTransitionID: startMillis * 1_000_000, firstCommandID: startMillis * 1_000_000)
                     settings.tenantWeights = Dictionary(
                         cluster.tenants.map { ($0.name, $0.weight) }, uniquingKeysWith: { first, _ in first })
+                    // A rack's agent re-registers within a few wall seconds of a failover (it tries
+                    // each shard in turn); its jobs wait that long, on the cluster clock.
+                    settings.agentWaitSeconds = 15 * clock.speedup
                     return settings
                 }(),
                 racks: [rack], table: table, policy: policy, now: clock.now, clusterRacks: cluster.racks)
@@ -212,12 +215,14 @@ public actor Shard {
                     continue
                 }
                 var failure: String? = "no answer from \(agentAddress)"
+                var acknowledged: CommandAck?
                 for _ in 0..<3 {
                     // Stamped afresh per attempt: a resent frame would be refused as a replay.
                     let frame = self.envelope(.workerCommand(command))
                     guard let bytes = try? await client.request(frame, timeout: timeout) else { continue }
                     if let reply = self.open(bytes), case .commandAck(let ack) = reply.body {
                         failure = ack.ok ? nil : ack.error
+                        acknowledged = ack
                     } else {
                         failure = "unexpected answer from \(agentAddress)"
                     }
@@ -227,6 +232,7 @@ public actor Shard {
                     self.feed(.commandFailed(command, error: failure))
                 } else {
                     logger.debug("command \(command.commandID) (\(command.kind.rawValue) \(command.jobID)) acknowledged")
+                    if let acknowledged, command.kind == .stop { self.feed(.commandAcknowledged(command, acknowledged)) }
                 }
                 AuditLog.workerCommand(kind: "\(command.kind)", commandID: command.commandID, job: command.jobID, gpus: command.gpuIDs, agent: agentAddress, ok: failure == nil, error: failure)
             }
@@ -353,6 +359,11 @@ public actor Shard {
                 guard from != nil else { continue }
                 logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
                 if to == .dead && state.role == .shard { shardDied(state.id, incarnation: state.incarnation) }
+                if from == .dead && to != .dead && state.role == .shard {
+                    // Back with a higher incarnation (refuted after a partition, or restarted):
+                    // hand back the racks adopted from it.
+                    feed(.releaseRacks(ofShard: state.id.rawValue))
+                }
             case .digestUpdated:
                 break
             case .refuted(let incarnation):
