@@ -327,7 +327,7 @@ public struct GatewayCore: Sendable {
             swimIncarnation = u.incarnation + 1
             if accusation {
                 log.append(GatewayLogLine(
-                    .info, "refuted '\(sender)''s \(u.status == .dead ? "death" : "suspicion") of \(settings.gatewayID): incarnation \(swimIncarnation)"))
+                    .info, "refuted a \(u.status == .dead ? "death" : "suspicion") of \(settings.gatewayID) heard from \(sender): incarnation \(swimIncarnation)"))
             }
         }
         let myself = MemberUpdate(memberID: settings.gatewayID, status: .alive, incarnation: swimIncarnation, role: .gateway)
