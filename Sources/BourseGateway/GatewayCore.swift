@@ -324,7 +324,7 @@ public struct GatewayCore: Sendable {
         for u in ping.updates where u.memberID == settings.gatewayID {
             let accusation = u.status == .suspect || u.status == .dead
             guard u.incarnation > swimIncarnation || (u.incarnation == swimIncarnation && accusation) else { continue }
-            swimIncarnation = u.incarnation + 1
+            swimIncarnation = u.incarnation == .max ? .max : u.incarnation + 1  // a forged maximum must not trap
             if accusation {
                 log.append(GatewayLogLine(
                     .info, "refuted a \(u.status == .dead ? "death" : "suspicion") of \(settings.gatewayID) heard from \(sender): incarnation \(swimIncarnation)"))

@@ -467,7 +467,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         guard u.incarnation > incarnation || (u.incarnation == incarnation && u.status != .alive) else { return }
         // Someone holds a fact about this member at least as strong as its own record: either a
         // suspicion / death to refute, or a record of a previous life with a higher incarnation.
-        incarnation = u.incarnation + 1
+        incarnation = u.incarnation == .max ? .max : u.incarnation + 1  // a forged maximum must not trap
         if digestVersionFloor < incarnation { digestVersionFloor = incarnation }
         if u.status != .alive {
             counters.refutations += 1

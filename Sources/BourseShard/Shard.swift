@@ -361,8 +361,9 @@ public actor Shard {
                 if to == .dead && state.role == .shard { shardDied(state.id, incarnation: state.incarnation) }
                 if from == .dead && to != .dead && state.role == .shard {
                     // Back with a higher incarnation (refuted after a partition, or restarted):
-                    // hand back the racks adopted from it.
+                    // hand back the racks adopted from it, and the racks that now have another successor.
                     feed(.releaseRacks(ofShard: state.id.rawValue))
+                    reviewAdoptions()
                 }
             case .digestUpdated:
                 break
@@ -413,17 +414,38 @@ public actor Shard {
         if let digest = swim.digest(of: dead) { racksToAdopt += digest.payload.racks.filter { !racksToAdopt.contains($0) } }
         for rackID in racksToAdopt {
             guard let index = cluster.racks.firstIndex(where: { $0.id == rackID }) else { continue }
-            let order = cluster.racks[(index + 1)...] + cluster.racks[..<index]
-            let successor = order.first { rack in
-                rack.shardID == shardID || (swim.status(of: SWIM.MemberID(rack.shardID)).map { $0 != .dead } ?? false)
-            }
-            guard successor?.shardID == shardID else {
-                logger.info("rack \(rackID) of \(dead) goes to \(successor?.shardID ?? "nobody")")
+            let next = successor(of: rackID)
+            guard next?.shardID == shardID else {
+                logger.info("rack \(rackID) of \(dead) goes to \(next?.shardID ?? "nobody")")
                 continue
             }
             let rack = cluster.racks[index]
             logger.notice("adopting rack \(rackID) of \(dead) (this shard is its successor)")
             feed(.adoptRack(rack, formerShard: rack.shardID))
+        }
+    }
+
+    /// The successor of `rackID` in this shard's view: the next rack in config order whose shard
+    /// is this one or not believed dead.
+    private func successor(of rackID: String) -> RackSpec? {
+        guard let index = cluster.racks.firstIndex(where: { $0.id == rackID }) else { return nil }
+        let order = cluster.racks[(index + 1)...] + cluster.racks[..<index]
+        return order.first { rack in
+            rack.shardID == shardID || (swim.status(of: SWIM.MemberID(rack.shardID)).map { $0 != .dead } ?? false)
+        }
+    }
+
+    /// A shard came back: a rack adopted here whose own shard is still dead but whose successor
+    /// is now that (alive) shard or another before this one is handed back, so only the successor
+    /// keeps it (two shards whose views diverged, e.g. across a partition, may both have adopted
+    /// it); its agent goes round to the successor, which adopted it when it saw the owner die.
+    /// Only hands back: a shard never adopts on a view it may just have rejoined with.
+    private func reviewAdoptions() {
+        for (rackID, former) in core.adopted.sorted(by: { $0.key < $1.key }) {
+            guard swim.status(of: SWIM.MemberID(former)) == .dead, let next = successor(of: rackID), next.shardID != shardID,
+                  swim.status(of: SWIM.MemberID(next.shardID)) == .alive else { continue }
+            logger.notice("rack \(rackID) of \(former) now goes to \(next.shardID): handing it back")
+            feed(.releaseRacks(ofShard: former))
         }
     }
 

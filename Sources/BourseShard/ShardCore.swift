@@ -55,7 +55,8 @@ public enum ShardEvent: Sendable, Hashable {
     /// rack over (its GPUs, and the home jobs of `formerShard`).
     case adoptRack(RackSpec, formerShard: String)
     /// `shard`, whose racks this shard adopted, is alive again (it refuted its death with a higher
-    /// incarnation, or restarted): hand its racks back. Jobs running there go to `shard` with
+    /// incarnation, or restarted), or another shard is their successor now: hand its racks back.
+    /// Jobs running there go to `shard` with
     /// them (a transition naming it in the placement, workers left running); its home jobs this
     /// shard never started are forgotten here (the gateway still lists them for `shard`).
     case releaseRacks(ofShard: String)
@@ -321,7 +322,7 @@ public struct ShardCore: Sendable {
             if let other = elsewhere[id] {
                 // Not cancelled: another shard schedules it now (it took the job over while this
                 // shard was cut off, or this shard handed the job's rack back).
-                out += forget(id, reason: "\(id) is scheduled by \(other) now: stopped and forgotten here", now: now)
+                out += forget(id, reason: "\(id) is scheduled by \(other) now: forgotten here", now: now)
             } else {
                 out += drop(id, reason: "\(id) is no longer unfinished at the gateway (cancelled)", now: now)
             }
@@ -347,7 +348,7 @@ public struct ShardCore: Sendable {
     private mutating func forget(_ id: String, reason: String, now: Double) -> [ShardAction] {
         guard let job = jobs[id] else { return [] }
         var out: [ShardAction] = [.log(.info, reason)]
-        if job.isPlaced, deferredStarts[id] == nil, let stop = stopCommand(job) { out.append(stop) }
+        if job.isPlaced, let stop = stopCommand(job) { out += [.log(.info, "stopping \(id)"), stop] }
         remove(job)
         return out
     }
@@ -713,7 +714,7 @@ public struct ShardCore: Sendable {
         }
         homeShards.removeAll { $0 == shard }
         if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
-        out.append(.log(.info, "handed rack\(released.count == 1 ? "" : "s") \(released.sorted().joined(separator: ", ")) back to \(shard), alive again; racks now \(racks.map(\.id).joined(separator: ", "))"))
+        out.append(.log(.info, "handed rack\(released.count == 1 ? "" : "s") \(released.sorted().joined(separator: ", ")) of \(shard) back; racks now \(racks.map(\.id).joined(separator: ", "))"))
         return out
     }
 

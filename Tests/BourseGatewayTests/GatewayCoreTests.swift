@@ -178,6 +178,8 @@ struct GatewayCoreTests {
         // previous life with a higher incarnation is overtaken too.
         let old = MemberUpdate(memberID: "gateway", status: .alive, incarnation: 700, role: .gateway)
         #expect(try myself(ack([old]))?.incarnation == 701)
+        // A forged maximum does not trap (it cannot be refuted either).
+        #expect(try myself(ack([MemberUpdate(memberID: "gateway", status: .dead, incarnation: .max, role: .gateway)]))?.incarnation == .max)
     }
 
     @Test("status, list with a state filter, ping, and messages the gateway does not take")
