@@ -317,6 +317,33 @@ final class SWIMInstanceTests: XCTestCase {
         XCTAssertEqual(a.status(of: "E"), .dead)
     }
 
+    func testMemberBelievedDeadComesBackThroughItsAckWithAHigherIncarnation() {
+        // Finding 5 of docs/chaos.md, the shard's side: the gateway never probes, but it refutes in
+        // the ack it returns to a ping carrying its death (a dead member is pinged now and then).
+        var s = SWIM.Settings()
+        s.deadMemberProbeInterval = 1
+        let gateway = SWIM.Member(id: "gateway", address: "tcp://gateway", role: .gateway)
+        var a = Instance(settings: s, myself: Self.member("A"), members: Self.peers + [gateway], seed: 3)
+        let dead = SWIM.MemberUpdate(memberID: "gateway", address: "tcp://gateway", status: .dead, incarnation: 7, role: .gateway)
+        _ = a.receivedPing(from: "gateway", probeID: 1, updates: [dead], digests: [], now: 0)  // as if it had left
+        XCTAssertEqual(a.status(of: "gateway"), .dead)
+        var t = 0.0
+        var ping: (probeID: UInt64, carriesDeath: Bool)?
+        while ping == nil, let d = a.nextDeadline, d < 5 {
+            t = d
+            for x in sends(a.tick(now: t)) where x.to == "gateway" {
+                if case .ping(let p) = x.message { ping = (p.probeID, p.updates.contains(dead)) }
+            }
+        }
+        let sent = try? XCTUnwrap(ping)
+        XCTAssertTrue(sent?.carriesDeath ?? false, "the ping tells the gateway it is believed dead")
+        let alive = SWIM.MemberUpdate(memberID: "gateway", address: "", status: .alive, incarnation: 8, role: .gateway)
+        let back = a.receivedAck(from: "gateway", probeID: sent?.probeID ?? 0, targetID: "gateway", updates: [alive], digests: [], now: t + 0.01)
+        XCTAssertEqual(changes(back).map(\.to), [.alive])
+        XCTAssertEqual(a.member("gateway")?.incarnation, 8)
+        XCTAssertEqual(a.member("gateway")?.address, "tcp://gateway", "an empty address keeps the known one")
+    }
+
     func testUnknownSenderIsLearnedFromItsOwnRecord() {
         var a = makeA()
         let z = SWIM.MemberUpdate(memberID: "Z", address: "tcp://z:1", status: .alive, incarnation: 5, role: .gateway)
