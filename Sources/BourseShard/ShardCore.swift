@@ -56,9 +56,9 @@ public enum ShardEvent: Sendable, Hashable {
     case adoptRack(RackSpec, formerShard: String)
     /// `shard`, whose racks this shard adopted, is alive again (it refuted its death with a higher
     /// incarnation, or restarted), or another shard is their successor now: hand its racks back.
-    /// Jobs running there go to `shard` with
-    /// them (a transition naming it in the placement, workers left running); its home jobs this
-    /// shard never started are forgotten here (the gateway still lists them for `shard`).
+    /// Jobs running there go to `shard` with them (a transition naming it in the placement,
+    /// workers left running); its home jobs this shard never started are forgotten here (the
+    /// gateway still lists them for `shard`).
     case releaseRacks(ofShard: String)
 }
 
@@ -842,6 +842,7 @@ public struct ShardCore: Sendable {
         job.typeIndex = t
         job.workers = indices
         job.lastReportAt = nil
+        job.heldFor = nil  // found running on a registered agent: nothing to wait for
     }
 
     // MARK: Helpers
