@@ -205,6 +205,9 @@ public struct AgentCore: Sendable {
         return CommandAck(commandID: c.commandID, ok: true)
     }
 
+    /// The ack carries the job's progress at the stop: the checkpoint a graceful stop takes, or
+    /// (no worker any more) the last progress parked here, e.g. a completion; so a shard moving
+    /// the job to another agent resumes from it, not from the last heartbeat.
     private mutating func stop(_ c: WorkerCommand) -> CommandAck {
         if let worker = workers[c.jobID] {
             let steps = worker.steps(at: now)
@@ -212,10 +215,12 @@ public struct AgentCore: Sendable {
             parked[c.jobID] = JobProgress(
                 jobID: c.jobID, stepsDone: steps, checkpointSteps: steps, stepsPerSecond: 0, workers: 0,
                 gpuType: worker.gpuType)
-        } else {
-            parked[c.jobID] = nil  // the shard has seen its final progress
+            return CommandAck(commandID: c.commandID, ok: true, stepsDone: steps, checkpointSteps: steps)
         }
-        return CommandAck(commandID: c.commandID, ok: true)
+        // The shard has seen its final progress (or moves it): forget it, and say what it was.
+        let last = parked.removeValue(forKey: c.jobID)
+        return CommandAck(
+            commandID: c.commandID, ok: true, stepsDone: last?.stepsDone ?? 0, checkpointSteps: last?.checkpointSteps ?? 0)
     }
 
     private mutating func release(_ worker: Worker) {

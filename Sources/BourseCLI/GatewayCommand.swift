@@ -90,7 +90,9 @@ struct Gateway: AsyncParsableCommand {
             let hint = error.isBusy ? " (another gateway has this store open)" : ""
             throw GatewayClientError("cannot open the job store \(storePath)\(hint): \(error)")
         }
-        let settings = BourseGateway.Gateway.settings(cluster: cluster, catalog: JobCatalog(table: table))
+        var settings = BourseGateway.Gateway.settings(cluster: cluster, catalog: JobCatalog(table: table))
+        // SWIM incarnation: the start time in ms, so a restarted gateway is alive above its last life.
+        settings.swimIncarnation = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
         let clusterClock = WallClusterClock(epoch: epoch ?? Date().timeIntervalSince1970, speedup: speedup ?? 1)
         let gateway = try BourseGateway.Gateway(
             settings: settings, store: store, clock: { clusterClock.now }, logger: logger, clusterKey: clusterKey,

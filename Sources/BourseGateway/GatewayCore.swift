@@ -41,11 +41,17 @@ public struct GatewaySettings: Sendable, Hashable {
     public var shards: [String]
     /// Valid job types and worker counts.
     public var catalog: JobCatalog
+    /// The gateway's SWIM incarnation at start. The gateway is a member that never probes, but it
+    /// refutes: a ping telling it that it is suspect or dead at incarnation i makes it answer
+    /// alive at i + 1, and every ack carries its own record. A restarted gateway must start above
+    /// its previous life (the shell passes its start time in milliseconds).
+    public var swimIncarnation: UInt64
 
-    public init(gatewayID: String = "gateway", shards: [String], catalog: JobCatalog) {
+    public init(gatewayID: String = "gateway", shards: [String], catalog: JobCatalog, swimIncarnation: UInt64 = 0) {
         self.gatewayID = gatewayID
         self.shards = shards
         self.catalog = catalog
+        self.swimIncarnation = swimIncarnation
     }
 }
 
@@ -113,6 +119,8 @@ public struct GatewayDecision: Sendable, Hashable {
 public struct GatewayCore: Sendable {
     public private(set) var settings: GatewaySettings
     public private(set) var stats = GatewayStats()
+    /// Current SWIM incarnation (raised by refutations).
+    public private(set) var swimIncarnation: UInt64
     private var jobs: [JobRecord] = []
     private var index: [String: Int] = [:]
     private var byIdempotencyKey: [IdempotencyKey: Int] = [:]
@@ -128,6 +136,7 @@ public struct GatewayCore: Sendable {
 
     public init(settings: GatewaySettings, snapshot: StoreSnapshot = StoreSnapshot()) {
         self.settings = settings
+        self.swimIncarnation = settings.swimIncarnation
         self.appliedTransitions = snapshot.appliedTransitions
         self.nextSeq = (snapshot.jobs.map(\.seq).max() ?? 0) + 1
         for job in snapshot.jobs.sorted(by: { $0.seq < $1.seq }) { insert(job) }
@@ -173,7 +182,7 @@ public struct GatewayCore: Sendable {
             return cancelJob(cancel.jobID, now: now)
         case .jobTransition(let transition): return apply(transition, from: request.senderID, now: now)
         case .ping(let ping):
-            return GatewayDecision(reply: .ack(Ack(probeID: ping.probeID, targetID: settings.gatewayID)))
+            return swimPing(ping, from: request.senderID)
         default:
             stats.rejected += 1
             return GatewayDecision(
@@ -302,6 +311,27 @@ public struct GatewayCore: Sendable {
             ],
             notices: job.homeShard.isEmpty ? [] : [.cancelled(shard: job.homeShard, jobID: id)],
             log: [GatewayLogLine(.info, "cancelled \(id) (was \(from.name))")])
+    }
+
+    // MARK: Membership
+
+    /// Answers a SWIM ping (or a liveness ping) with an ack carrying the gateway's own record.
+    /// Refutation, as any SWIM member does it: a record about the gateway at least as strong as
+    /// its own (suspect or dead at its incarnation or above, or alive above it, e.g. of a
+    /// previous life) raises its incarnation above that, so "alive" wins again everywhere.
+    private mutating func swimPing(_ ping: Ping, from sender: String) -> GatewayDecision {
+        var log: [GatewayLogLine] = []
+        for u in ping.updates where u.memberID == settings.gatewayID {
+            let accusation = u.status == .suspect || u.status == .dead
+            guard u.incarnation > swimIncarnation || (u.incarnation == swimIncarnation && accusation) else { continue }
+            swimIncarnation = u.incarnation == .max ? .max : u.incarnation + 1  // a forged maximum must not trap
+            if accusation {
+                log.append(GatewayLogLine(
+                    .info, "refuted a \(u.status == .dead ? "death" : "suspicion") of \(settings.gatewayID) heard from \(sender): incarnation \(swimIncarnation)"))
+            }
+        }
+        let myself = MemberUpdate(memberID: settings.gatewayID, status: .alive, incarnation: swimIncarnation, role: .gateway)
+        return GatewayDecision(reply: .ack(Ack(probeID: ping.probeID, targetID: settings.gatewayID, updates: [myself])), log: log)
     }
 
     // MARK: Transitions from shards

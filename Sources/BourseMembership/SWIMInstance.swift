@@ -13,6 +13,10 @@
 /// - Still no ack at the end of the period: the target becomes suspect (at its known incarnation)
 ///   and the suspicion is gossiped. Every member that holds a suspicion runs its own timer;
 ///   when it expires (`suspicionTimeout`, scaled by log10 n) the member is declared dead.
+/// - Deaths are confirmed locally (Lifeguard-style, `confirmDeathsLocally`): a death gossiped by
+///   anyone but the member itself counts here as a suspicion at that incarnation, so a member
+///   declared dead by the far side of a partition is pinged, can refute, and is declared dead
+///   only by this instance's own suspicion timer.
 /// - A member that hears it is suspected or dead at its own incarnation (or higher) raises its
 ///   incarnation above it and gossips alive: the refutation. For one member, a higher incarnation
 ///   always wins; for the same incarnation dead > suspect > alive, so dead is final for that
@@ -226,7 +230,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         guard !hasLeft else { return [] }
         advance(to: t)
         var out: [Directive] = []
-        merge(updates, digests, into: &out)
+        merge(updates, digests, from: sender, into: &out)
         send(to: sender, .ack(probeID: probeID, targetID: myself.id), into: &out)
         return out
     }
@@ -238,7 +242,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         guard !hasLeft else { return [] }
         advance(to: t)
         var out: [Directive] = []
-        merge(updates, digests, into: &out)
+        merge(updates, digests, from: sender, into: &out)
         if targetID == myself.id {
             send(to: sender, .ack(probeID: probeID, targetID: myself.id), into: &out)
             return out
@@ -258,7 +262,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         guard !hasLeft else { return [] }
         advance(to: t)
         var out: [Directive] = []
-        merge(updates, digests, into: &out)
+        merge(updates, digests, from: sender, into: &out)
         if let p = probe, p.id == probeID, p.target == targetID {
             if sender != targetID { counters.indirectAcks += 1 }
             probe = nil
@@ -450,9 +454,11 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         for owner in digestStore.keys { digestQueue[owner] = 0 }
     }
 
-    private mutating func merge(_ updates: [SWIM.MemberUpdate], _ digests: [Digest], into out: inout [Directive]) {
+    private mutating func merge(
+        _ updates: [SWIM.MemberUpdate], _ digests: [Digest], from sender: SWIM.MemberID, into out: inout [Directive]
+    ) {
         for u in updates {
-            if u.memberID == myself.id { mergeAboutMyself(u, into: &out) } else { mergeAboutOther(u, into: &out) }
+            if u.memberID == myself.id { mergeAboutMyself(u, into: &out) } else { mergeAboutOther(u, from: sender, into: &out) }
         }
         for d in digests { mergeDigest(d, into: &out) }
     }
@@ -461,7 +467,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         guard u.incarnation > incarnation || (u.incarnation == incarnation && u.status != .alive) else { return }
         // Someone holds a fact about this member at least as strong as its own record: either a
         // suspicion / death to refute, or a record of a previous life with a higher incarnation.
-        incarnation = u.incarnation + 1
+        incarnation = u.incarnation == .max ? .max : u.incarnation + 1  // a forged maximum must not trap
         if digestVersionFloor < incarnation { digestVersionFloor = incarnation }
         if u.status != .alive {
             counters.refutations += 1
@@ -470,7 +476,17 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         }
     }
 
-    private mutating func mergeAboutOther(_ u: SWIM.MemberUpdate, into out: inout [Directive]) {
+    private mutating func mergeAboutOther(_ u: SWIM.MemberUpdate, from sender: SWIM.MemberID, into out: inout [Directive]) {
+        var u = u
+        if u.status == .dead, settings.confirmDeathsLocally, sender != u.memberID,
+           let known = records[u.memberID], known.state.status != .dead
+        {
+            // Someone else's verdict: a suspicion here, confirmed (or refuted) on this side.
+            u.status = .suspect
+            if u.supersedes(status: known.state.status, incarnation: known.state.incarnation) {
+                counters.deathsHeardAsSuspicions += 1
+            }
+        }
         guard var r = records[u.memberID] else {
             let state = u.stateValue
             insert(state)

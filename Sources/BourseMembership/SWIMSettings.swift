@@ -34,6 +34,14 @@ extension SWIM {
         /// each such ack brings the refutation straight back. Costs one ping + ack per member per
         /// suspicion; suspicions are rare.
         public var pingSuspectOnHearsay: Bool = true
+        /// Lifeguard-style local confirmation of deaths: a death heard by gossip from anyone but
+        /// the member itself (which announces its own when it leaves) is taken as a suspicion at
+        /// that incarnation, so this instance pings the member and declares it dead only when its
+        /// own suspicion timer expires. Without it a minority side of a healed partition, which
+        /// declared everyone else dead, spreads those verdicts and a dead verdict beats alive at
+        /// the same incarnation before the victims can refute. Costs one suspicion timeout on
+        /// the spread of a real death.
+        public var confirmDeathsLocally: Bool = true
         /// Most member updates piggybacked on one message (including the sender's own record, which
         /// every message carries so receivers learn the sender's address and incarnation).
         public var maxPiggybackedUpdates: Int = 12

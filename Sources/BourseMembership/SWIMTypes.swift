@@ -282,6 +282,9 @@ extension SWIM {
         public var suspicionsCleared = 0
         /// Deaths declared by this instance's own suspicion timer.
         public var deathsDeclared = 0
+        /// Deaths heard by gossip (not from the member itself) taken as suspicions, to be
+        /// confirmed by this instance's own timer (``SWIM/Settings/confirmDeathsLocally``).
+        public var deathsHeardAsSuspicions = 0
         /// Probes that completed through a ping-req relay after the direct ping went unanswered.
         public var indirectAcks = 0
         public var probesSent = 0
@@ -295,6 +298,7 @@ extension SWIM {
             c.refutations += b.refutations
             c.suspicionsCleared += b.suspicionsCleared
             c.deathsDeclared += b.deathsDeclared
+            c.deathsHeardAsSuspicions += b.deathsHeardAsSuspicions
             c.indirectAcks += b.indirectAcks
             c.probesSent += b.probesSent
             c.pingReqsSent += b.pingReqsSent

@@ -3300,7 +3300,7 @@ const ProtobufCMessageDescriptor bourse__worker_command__descriptor =
   (ProtobufCMessageInit) bourse__worker_command__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__command_ack__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bourse__command_ack__field_descriptors[5] =
 {
   {
     "command_id",
@@ -3338,16 +3338,42 @@ static const ProtobufCFieldDescriptor bourse__command_ack__field_descriptors[3] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "steps_done",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__CommandAck, steps_done),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "checkpoint_steps",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__CommandAck, checkpoint_steps),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__command_ack__field_indices_by_name[] = {
+  4,   /* field[4] = checkpoint_steps */
   0,   /* field[0] = command_id */
   2,   /* field[2] = error */
   1,   /* field[1] = ok */
+  3,   /* field[3] = steps_done */
 };
 static const ProtobufCIntRange bourse__command_ack__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor bourse__command_ack__descriptor =
 {
@@ -3357,7 +3383,7 @@ const ProtobufCMessageDescriptor bourse__command_ack__descriptor =
   "Bourse__CommandAck",
   "bourse",
   sizeof(Bourse__CommandAck),
-  3,
+  5,
   bourse__command_ack__field_descriptors,
   bourse__command_ack__field_indices_by_name,
   1,  bourse__command_ack__number_ranges,

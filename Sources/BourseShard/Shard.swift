@@ -94,6 +94,9 @@ public actor Shard {
                     let window = min(options.tradingWindowWall * clock.speedup, 0.3 * cluster.roundSeconds)
                     settings.trading.window = 0.75 * window
                     settings.trading.commitGrace = 0.25 * window
+                    // A rack's agent re-registers within a few wall seconds of a failover (it tries
+                    // each shard in turn); its jobs wait that long, on the cluster clock.
+                    settings.agentWaitSeconds = 15 * clock.speedup
                     return settings
                 }(),
                 racks: [rack], table: table, policy: policy, now: clock.now, clusterRacks: cluster.racks)
@@ -225,12 +228,14 @@ public actor Shard {
                     continue
                 }
                 var failure: String? = "no answer from \(agentAddress)"
+                var acknowledged: CommandAck?
                 for _ in 0..<3 {
                     // Stamped afresh per attempt: a resent frame would be refused as a replay.
                     let frame = self.envelope(.workerCommand(command))
                     guard let bytes = try? await client.request(frame, timeout: timeout) else { continue }
                     if let reply = self.open(bytes), case .commandAck(let ack) = reply.body {
                         failure = ack.ok ? nil : ack.error
+                        acknowledged = ack
                     } else {
                         failure = "unexpected answer from \(agentAddress)"
                     }
@@ -240,6 +245,7 @@ public actor Shard {
                     self.feed(.commandFailed(command, error: failure))
                 } else {
                     logger.debug("command \(command.commandID) (\(command.kind.rawValue) \(command.jobID)) acknowledged")
+                    if let acknowledged, command.kind == .stop { self.feed(.commandAcknowledged(command, acknowledged)) }
                 }
                 AuditLog.workerCommand(kind: "\(command.kind)", commandID: command.commandID, job: command.jobID, gpus: command.gpuIDs, agent: agentAddress, ok: failure == nil, error: failure)
             }
@@ -375,6 +381,12 @@ public actor Shard {
                 guard from != nil else { continue }
                 logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
                 if to == .dead && state.role == .shard { shardDied(state.id, incarnation: state.incarnation) }
+                if from == .dead && to != .dead && state.role == .shard {
+                    // Back with a higher incarnation (refuted after a partition, or restarted):
+                    // hand back the racks adopted from it, and the racks that now have another successor.
+                    feed(.releaseRacks(ofShard: state.id.rawValue))
+                    reviewAdoptions()
+                }
             case .digestUpdated(let digest):
                 if let groups = core.market?.layout.groups.count, !digest.payload.marketAsks.isEmpty {
                     feed(.marketAsks(TradingWire.marketAsks(digest.payload.marketAsks, groups: groups)))
@@ -436,17 +448,38 @@ public actor Shard {
         if let digest = swim.digest(of: dead) { racksToAdopt += digest.payload.racks.filter { !racksToAdopt.contains($0) } }
         for rackID in racksToAdopt {
             guard let index = cluster.racks.firstIndex(where: { $0.id == rackID }) else { continue }
-            let order = cluster.racks[(index + 1)...] + cluster.racks[..<index]
-            let successor = order.first { rack in
-                rack.shardID == shardID || (swim.status(of: SWIM.MemberID(rack.shardID)).map { $0 != .dead } ?? false)
-            }
-            guard successor?.shardID == shardID else {
-                logger.info("rack \(rackID) of \(dead) goes to \(successor?.shardID ?? "nobody")")
+            let next = successor(of: rackID)
+            guard next?.shardID == shardID else {
+                logger.info("rack \(rackID) of \(dead) goes to \(next?.shardID ?? "nobody")")
                 continue
             }
             let rack = cluster.racks[index]
             logger.notice("adopting rack \(rackID) of \(dead) (this shard is its successor)")
             feed(.adoptRack(rack, formerShard: rack.shardID))
+        }
+    }
+
+    /// The successor of `rackID` in this shard's view: the next rack in config order whose shard
+    /// is this one or not believed dead.
+    private func successor(of rackID: String) -> RackSpec? {
+        guard let index = cluster.racks.firstIndex(where: { $0.id == rackID }) else { return nil }
+        let order = cluster.racks[(index + 1)...] + cluster.racks[..<index]
+        return order.first { rack in
+            rack.shardID == shardID || (swim.status(of: SWIM.MemberID(rack.shardID)).map { $0 != .dead } ?? false)
+        }
+    }
+
+    /// A shard came back: a rack adopted here whose own shard is still dead but whose successor
+    /// is now that (alive) shard or another before this one is handed back, so only the successor
+    /// keeps it (two shards whose views diverged, e.g. across a partition, may both have adopted
+    /// it); its agent goes round to the successor, which adopted it when it saw the owner die.
+    /// Only hands back: a shard never adopts on a view it may just have rejoined with.
+    private func reviewAdoptions() {
+        for (rackID, former) in core.adopted.sorted(by: { $0.key < $1.key }) {
+            guard swim.status(of: SWIM.MemberID(former)) == .dead, let next = successor(of: rackID), next.shardID != shardID,
+                  swim.status(of: SWIM.MemberID(next.shardID)) == .alive else { continue }
+            logger.notice("rack \(rackID) of \(former) now goes to \(next.shardID): handing it back")
+            feed(.releaseRacks(ofShard: former))
         }
     }
 

@@ -25,6 +25,11 @@ public struct ShardSettings: Sendable, Hashable {
     public var trading = TradingSettings()
     /// The cluster's network (speeds of jobs spread over servers).
     public var network: NetworkSpec = .default
+    /// How long (cluster seconds) jobs that may still run on a rack this shard just got (adopted,
+    /// or its own at start) wait for that rack's agent to register before they are planned
+    /// anyway, from their last checkpoint. Nil: 4 rounds. The shell passes a wall-clock bound
+    /// times the clock's speed-up.
+    public var agentWaitSeconds: Double?
 
     public init(shardID: String, roundSeconds: Double, restartSeconds: Double, firstTransitionID: UInt64 = 1, firstCommandID: UInt64 = 1) {
         self.shardID = shardID
@@ -65,6 +70,8 @@ public enum ShardEvent: Sendable, Hashable {
     case transitionAnswered(JobStatus)
     /// An agent refused or did not answer a command.
     case commandFailed(WorkerCommand, error: String)
+    /// An agent acknowledged a command (a STOP's ack carries the checkpoint the stop took).
+    case commandAcknowledged(WorkerCommand, CommandAck)
     /// Membership declared `formerShard` dead and this shard is its rack's successor: take the
     /// rack over (its GPUs, and the home jobs of `formerShard`).
     case adoptRack(RackSpec, formerShard: String)
@@ -72,6 +79,12 @@ public enum ShardEvent: Sendable, Hashable {
     case trade(TradingMessage)
     /// Asks other shards published in their gossip digests (market group -> ask).
     case marketAsks([Int: MarketAsk])
+    /// `shard`, whose racks this shard adopted, is alive again (it refuted its death with a higher
+    /// incarnation, or restarted), or another shard is their successor now: hand its racks back.
+    /// Jobs running there go to `shard` with them (a transition naming it in the placement,
+    /// workers left running); its home jobs this shard never started are forgotten here (the
+    /// gateway still lists them for `shard`).
+    case releaseRacks(ofShard: String)
 }
 
 /// Outputs of ``ShardCore``; the shell executes them in order.
@@ -128,6 +141,12 @@ public struct ShardCore: Sendable {
         public var guest = false
         /// The shard that schedules it (a guest's home, written into its placements).
         public var scheduler = ""
+        /// The shard the gateway named for the job (placement, else home) when it was listed here.
+        /// Once this shard reports it running, its placement names this shard (``placedHere``).
+        public var owner: String = ""
+        /// Set while the job waits for this rack's agent to register (it may still run there, or
+        /// have progressed there beyond what the gateway knows): not planned meanwhile.
+        public var heldFor: String?
 
         public var isPlaced: Bool { typeIndex != nil }
     }
@@ -189,6 +208,21 @@ public struct ShardCore: Sendable {
         var closed = false
     }
 
+    /// Adopted rack id -> the shard it was adopted from.
+    public private(set) var adopted: [String: String] = [:]
+    /// Racks owned here whose agent has not registered since this shard got them, and until when
+    /// their jobs wait for it (see ``Job/heldFor``).
+    public private(set) var awaitingAgent: [String: Double] = [:]
+    /// Progress an agent reported (at registration, or after) for jobs this shard did not know
+    /// yet, e.g. completed on an adopted rack while it had no shard: used when the gateway lists them.
+    public private(set) var unclaimedProgress: [String: (progress: JobProgress, rackID: String)] = [:]
+    /// Jobs this shard reported running (their placement at the gateway names this shard).
+    public private(set) var placedHere: Set<String> = []
+    /// STOP commands sent and not acknowledged yet: job id -> (command id, agent address).
+    private var stopsInFlight: [String: (commandID: UInt64, agentAddress: String)] = [:]
+    /// Starts on another agent than the one a STOP is still in flight to: sent once the STOP's ack
+    /// gives the checkpoint to resume from (job id -> agent address, command).
+    public private(set) var deferredStarts: [String: (agentAddress: String, command: WorkerCommand)] = [:]
     private var nextSeq = 1
     private var nextTransitionID: UInt64
     private var nextCommandID: UInt64
@@ -233,6 +267,9 @@ public struct ShardCore: Sendable {
         self.nextRoundAt = (now / settings.roundSeconds).rounded(.up) * settings.roundSeconds
         self.nextTransitionID = settings.firstTransitionID
         self.nextCommandID = settings.firstCommandID
+        // Jobs the gateway places on these racks may run there: they wait for the agent.
+        let wait = settings.agentWaitSeconds ?? 4 * settings.roundSeconds
+        for rack in racks { awaitingAgent[rack.id] = now + wait }
     }
 
     // MARK: Queries
@@ -303,8 +340,13 @@ public struct ShardCore: Sendable {
             for (group, ask) in asks { gossipAsks[group] = ask }
             market?.learnAsks(asks)
             return []
+        case .releaseRacks(let shard):
+            return releaseRacks(of: shard, now: now)
+        case .commandAcknowledged(let command, let ack):
+            return commandAcknowledged(command, ack, now: now)
         case .commandFailed(let command, let error):
             var out: [ShardAction] = [.log(.warning, "command \(command.commandID) (\(command.jobID)) failed: \(error)")]
+            if command.kind == .stop { out += stopSettled(command, ack: nil, now: now) }
             if command.kind == .start, var job = jobs[command.jobID], job.isPlaced {
                 // Back to the queue; the next round tries again.
                 job.typeIndex = nil
@@ -333,9 +375,18 @@ public struct ShardCore: Sendable {
     // MARK: Gateway
 
     private mutating func gatewayJobs(_ list: [JobStatus], now: Double) -> [ShardAction] {
-        var out: [ShardAction] = []
+        var out: [ShardAction] = expireAgentWaits(now: now)
         var listed = Set<String>()
         clusterJobs = Dictionary(list.map { ($0.jobID, $0) }, uniquingKeysWith: { _, last in last })
+        // Unfinished jobs the gateway gives to a shard whose jobs this one does not schedule.
+        var elsewhere: [String: String] = [:]
+        for status in list where !homeShards.contains(Self.owner(of: status)) && jobs[status.jobID].map({ !$0.guest }) ?? false {
+            if status.state == .pending || status.state == .running || status.state == .restarting {
+                elsewhere[status.jobID] = Self.owner(of: status)
+            }
+        }
+        let ids = Set(list.map(\.jobID))
+        unclaimedProgress = unclaimedProgress.filter { ids.contains($0.key) }
         for status in list where homeShards.contains(Self.owner(of: status)) {
             guard status.state == .pending || status.state == .running || status.state == .restarting else { continue }
             guard delegated[status.jobID] == nil else { continue }
@@ -348,9 +399,20 @@ public struct ShardCore: Sendable {
                 jobs[status.jobID] = known
             }
             guard jobs[status.jobID] == nil, !finished.contains(status.jobID), let spec = status.spec else { continue }
-            let job = Job(
+            var job = Job(
                 id: status.jobID, seq: newSeq(status.jobID), spec: spec, firstSeen: now, stepsDone: status.stepsDone,
-                checkpointSteps: status.checkpointSteps, scheduler: settings.shardID)
+                checkpointSteps: status.checkpointSteps)
+            job.owner = Self.owner(of: status)
+            let reported = unclaimedProgress.removeValue(forKey: job.id)
+            if let p = reported?.progress {
+                // An agent reported it before the gateway listed it here (e.g. it ran on an
+                // adopted rack): its progress is newer than the gateway's.
+                job.stepsDone = max(job.stepsDone, p.stepsDone)
+                job.checkpointSteps = max(job.checkpointSteps, p.checkpointSteps)
+            } else if let rack = rackToAwait(status, owner: job.owner) {
+                job.heldFor = rack
+                out.append(.log(.info, "\(job.id) waits for the agent of rack \(rack) before it is planned"))
+            }
             var added = job
             added.runnable = planner.canRun(input(job, now: now))
             if !added.runnable, orphans[job.id] == nil, let delegate = delegate(for: job, now: now) {
@@ -371,11 +433,21 @@ public struct ShardCore: Sendable {
             } else {
                 out.append(.log(.warning, "home job \(job.id) ('\(spec.jobType)' x\(spec.workers)) cannot run on the GPUs of \(settings.shardID); it stays pending"))
             }
+            if let reported, reported.progress.stepsDone >= Double(spec.totalSteps) {
+                // It completed there while no shard listened.
+                out += complete(added, reportAt: now, agentAddress: agents[reported.rackID]?.address)
+            }
         }
-        // Gone from the gateway's unfinished jobs: cancelled (or, for a job on a lease, completed there).
+        // Gone from the gateway's unfinished jobs (a guest: gone from the whole list).
         for id in jobs.keys.sorted() where !listed.contains(id) && (!jobs[id]!.guest || clusterJobs[id] == nil) {
-            let reason = remote.contains(id) ? "completed on a lease" : "cancelled"
-            out += drop(id, reason: "\(id) is no longer unfinished at the gateway (\(reason))", now: now)
+            if let other = elsewhere[id] {
+                // Not cancelled: another shard schedules it now (it took the job over while this
+                // shard was cut off, or this shard handed the job's rack back).
+                out += forget(id, reason: "\(id) is scheduled by \(other) now: forgotten here", now: now)
+            } else {
+                let reason = remote.contains(id) ? "completed on a lease" : "cancelled"
+                out += drop(id, reason: "\(id) is no longer unfinished at the gateway (\(reason))", now: now)
+            }
         }
         for (id, gpuIDs) in orphans.sorted(by: { $0.key < $1.key }) {
             orphans[id] = nil
@@ -389,14 +461,27 @@ public struct ShardCore: Sendable {
 
     /// Stops and forgets a job the gateway finished (cancelled / failed).
     private mutating func drop(_ id: String, reason: String, now: Double) -> [ShardAction] {
+        let out = forget(id, reason: reason, now: now)
+        if !out.isEmpty { finished.insert(id) }
+        return out
+    }
+
+    /// Stops a job if it runs here and forgets it (not finished: it may come back).
+    private mutating func forget(_ id: String, reason: String, now: Double) -> [ShardAction] {
         guard let job = jobs[id] else { return [] }
         var out: [ShardAction] = [.log(.info, reason)]
-        if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
-        if job.runnable && !job.guest { planner.removeJob(job.seq) }
-        jobs[id] = nil
-        remote.remove(id)
-        finished.insert(id)
+        if job.isPlaced, let stop = stopCommand(job) { out += [.log(.info, "stopping \(id)"), stop] }
+        remove(job)
         return out
+    }
+
+    /// Removes a job from the table and the planner, with its pending start.
+    private mutating func remove(_ job: Job) {
+        if job.runnable && !job.guest { planner.removeJob(job.seq) }
+        jobs[job.id] = nil
+        remote.remove(job.id)
+        deferredStarts[job.id] = nil
+        placedHere.remove(job.id)
     }
 
     // MARK: Rounds
@@ -437,7 +522,7 @@ public struct ShardCore: Sendable {
             for job in runningJobs { planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: ran) }
         }
         lastRoundAt = now
-        let active = jobs.values.filter(\.runnable).sorted { $0.seq < $1.seq }
+        let active = jobs.values.filter { $0.runnable && $0.heldFor == nil }.sorted { $0.seq < $1.seq }
         guard !active.isEmpty else { return [] }
         guard !liveRacks.isEmpty else {
             return [.log(.info, "round skipped: no agent registered yet")]
@@ -460,7 +545,7 @@ public struct ShardCore: Sendable {
     /// releases go out. Trading phases follow on every tick until the close.
     private mutating func openMarket(now: Double) -> [ShardAction] {
         guard var market else { return planRound(now: now) }
-        let home = jobs.values.filter { $0.runnable && !$0.guest }.sorted { $0.seq < $1.seq }
+        let home = jobs.values.filter { $0.runnable && !$0.guest && $0.heldFor == nil }.sorted { $0.seq < $1.seq }
         let shares = tenantShares(home)
         let policyJobs = home.map { planner.policyJob(input($0, now: now, tenantShare: shares[$0.spec.tenant] ?? 1)) }
         let number = Int((roundStartedAt / settings.roundSeconds).rounded())
@@ -602,7 +687,7 @@ public struct ShardCore: Sendable {
                 commandID: newCommandID(), kind: .start, jobID: id, jobType: job.spec.jobType, gpuIDs: slots.map(\.id),
                 workers: job.spec.workers, resumeFromSteps: job.checkpointSteps, totalSteps: job.spec.totalSteps,
                 restartDelay: settings.restartSeconds)
-            out.append(.sendCommand(agentAddress: agent.address, command))
+            out += sendStart(command, to: agent.address)
             out.append(transition(job, .running, at: now, reason: stopped.contains(id) ? "moved" : job.guest ? "on a lease" : ""))
             started.insert(id)
         }
@@ -621,8 +706,55 @@ public struct ShardCore: Sendable {
 
     private mutating func stopCommand(_ job: Job) -> ShardAction? {
         guard let w = job.workers.first, let agent = agents[planner.slots[w].rackID] else { return nil }
-        return .sendCommand(
-            agentAddress: agent.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id))
+        if deferredStarts.removeValue(forKey: job.id) != nil {
+            return nil  // its start never went out: nothing runs there
+        }
+        let command = WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id)
+        stopsInFlight[job.id] = (command.commandID, agent.address)
+        return .sendCommand(agentAddress: agent.address, command)
+    }
+
+    /// A start, unless the job is moving off another agent whose STOP is not acknowledged yet:
+    /// then the start waits for that ack, which carries the checkpoint the stop took (the last
+    /// heartbeat's is older: finding 2 of docs/chaos.md). Commands to one agent keep their
+    /// order, so a move within one agent needs no wait (the agent resumes from its own checkpoint).
+    private mutating func sendStart(_ command: WorkerCommand, to agentAddress: String) -> [ShardAction] {
+        if let stop = stopsInFlight[command.jobID], stop.agentAddress != agentAddress {
+            deferredStarts[command.jobID] = (agentAddress, command)
+            return [.log(.debug, "\(command.jobID): start on \(agentAddress) waits for the stop on \(stop.agentAddress)")]
+        }
+        return [.sendCommand(agentAddress: agentAddress, command)]
+    }
+
+    /// A STOP was acknowledged (`ack`, with the checkpoint it took) or failed (nil): the
+    /// checkpoint becomes the job's, and a start that waited for it goes out.
+    private mutating func stopSettled(_ command: WorkerCommand, ack: CommandAck?, now: Double) -> [ShardAction] {
+        if stopsInFlight[command.jobID]?.commandID == command.commandID { stopsInFlight[command.jobID] = nil }
+        guard var job = jobs[command.jobID] else { return [] }
+        var out: [ShardAction] = []
+        if let ack, ack.checkpointSteps > 0 {
+            job.checkpointSteps = max(job.checkpointSteps, ack.checkpointSteps)
+            job.stepsDone = max(job.stepsDone, ack.stepsDone)
+            jobs[job.id] = job
+            if ack.stepsDone >= Double(job.spec.totalSteps) {
+                // It completed before the stop reached it.
+                return complete(job, reportAt: now, agentAddress: nil)
+            }
+        }
+        guard stopsInFlight[job.id] == nil, let deferred = deferredStarts.removeValue(forKey: job.id) else { return out }
+        guard job.isPlaced, deferred.command.gpuIDs == job.workers.map({ planner.slots[$0].id }) else { return out }
+        var start = deferred.command
+        start.resumeFromSteps = job.checkpointSteps
+        if ack == nil {
+            out.append(.log(.warning, "\(job.id): the stop on its previous agent failed; starting it from its last known checkpoint \(job.checkpointSteps)"))
+        }
+        out.append(.sendCommand(agentAddress: deferred.agentAddress, start))
+        return out
+    }
+
+    private mutating func commandAcknowledged(_ command: WorkerCommand, _ ack: CommandAck, now: Double) -> [ShardAction] {
+        guard command.kind == .stop, ack.ok else { return [] }
+        return stopSettled(command, ack: ack, now: now)
     }
 
     // MARK: Agents
@@ -647,6 +779,18 @@ public struct ShardCore: Sendable {
         let reportAt = at > 0 ? at : now
         out += nodesFailed(nodes, at: reportAt, now: now)
         if isRegister {
+            if awaitingAgent.removeValue(forKey: rackID) != nil {
+                let held = jobs.values.filter { $0.heldFor == rackID }.map(\.id).sorted()
+                let reported = Set(progress.map(\.jobID))
+                for id in held {
+                    jobs[id]?.heldFor = nil
+                    // Not on the agent: it resumes from its checkpoint.
+                    if !reported.contains(id), let cp = jobs[id]?.checkpointSteps { jobs[id]?.stepsDone = cp }
+                }
+                if !held.isEmpty {
+                    out.append(.log(.info, "agent of rack \(rackID) registered: \(held.count) held jobs planned from its report (\(held.joined(separator: ", ")))"))
+                }
+            }
             var running: [String: [String]] = [:]
             for node in nodes { for gpu in node.gpus where !gpu.jobID.isEmpty { running[gpu.jobID, default: []].append(gpu.gpuID) } }
             for (id, gpuIDs) in running.sorted(by: { $0.key < $1.key }) {
@@ -676,32 +820,21 @@ public struct ShardCore: Sendable {
         }
         for p in progress {
             guard var job = jobs[p.jobID] else {
-                if finished.contains(p.jobID), p.workers == 0 {
-                    // Final progress of a job we finished: let the agent forget it.
-                    out.append(.sendCommand(agentAddress: link.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: p.jobID)))
+                if finished.contains(p.jobID) {
+                    if p.workers == 0 {
+                        // Final progress of a job we finished: let the agent forget it.
+                        out.append(.sendCommand(agentAddress: link.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: p.jobID)))
+                    }
+                } else {
+                    // Not listed here yet (e.g. a job of an adopted rack): kept for when it is.
+                    if unclaimedProgress.count >= 10_000 { unclaimedProgress.removeAll() }
+                    unclaimedProgress[p.jobID] = (p, rackID)
                 }
                 continue
             }
             let total = Double(job.spec.totalSteps)
             if p.stepsDone >= total {
-                var finishAt = reportAt
-                if let last = job.lastReportAt, job.rate > 0 {
-                    let start = max(last, job.resumeAt)
-                    finishAt = min(reportAt, max(last, start + max(0, total - job.stepsDone) / job.rate))
-                }
-                job.stepsDone = total
-                job.checkpointSteps = total
-                jobs[job.id] = job
-                out.append(transition(job, .completed, at: finishAt))
-                out.append(.sendCommand(agentAddress: link.address, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id)))
-                if job.isPlaced, !job.guest, let last = lastRoundAt {
-                    planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: max(0, finishAt - last))
-                }
-                if !job.guest { planner.removeJob(job.seq) }
-                jobs[job.id] = nil
-                finished.insert(job.id)
-                completedCount += 1
-                out.append(.log(.info, "\(job.id) completed at \(finishAt)"))
+                out += complete(job, reportAt: reportAt, agentAddress: link.address)
                 continue
             }
             job.stepsDone = max(job.stepsDone, p.stepsDone)
@@ -754,6 +887,10 @@ public struct ShardCore: Sendable {
             racks.removeLast()
             return [.log(.warning, "cannot adopt rack \(rack.id): \(problem)")]
         }
+        adopted[rack.id] = formerShard
+        // Its jobs may still run there, or have run further than the gateway knows (finding 1 of
+        // docs/chaos.md): they wait for the rack's agent (or `agentWaitSeconds`).
+        awaitingAgent[rack.id] = now + (settings.agentWaitSeconds ?? 4 * settings.roundSeconds)
         out.append(.log(.info, "adopted rack \(rack.id) and the home jobs of \(formerShard); racks now \(racks.map(\.id).joined(separator: ", "))"))
         return out
     }
@@ -775,6 +912,85 @@ public struct ShardCore: Sendable {
             out.append(transition(jobs[id]!, .pending, at: now, reason: "lease on another rack given up: \(reason)"))
         }
         remote = []
+        return out
+    }
+
+    /// Hands back the racks adopted from `shard`, which is alive again (finding 4 of
+    /// docs/chaos.md). Jobs running there go with the rack: a running transition names `shard` in
+    /// their placement, so the gateway lists them for it, and their workers keep running (its
+    /// agent re-registers with it and reports them). Home jobs of `shard` this shard never started
+    /// are forgotten here. A job that was to start there is kept, back in this shard's queue.
+    /// From now on this shard refuses the rack's agent, which goes back to its own shard.
+    private mutating func releaseRacks(of shard: String, now: Double) -> [ShardAction] {
+        let released = Set(adopted.filter { $0.value == shard }.keys)
+        guard !released.isEmpty else { return [] }
+        var out: [ShardAction] = []
+        for job in runningJobs where released.contains(planner.slots[job.workers[0]].rackID) {
+            if deferredStarts[job.id] != nil {
+                var j = job
+                j.typeIndex = nil
+                j.workers = []
+                jobs[j.id] = j
+                deferredStarts[j.id] = nil
+                out.append(transition(j, .pending, at: now, reason: "its rack went back to \(shard) before it started"))
+                continue
+            }
+            out.append(.reportTransition(JobTransition(
+                jobID: job.id, state: .running, at: now, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps,
+                placement: Placement(
+                    gpuType: planner.pool.types[job.typeIndex!], gpuIDs: job.workers.map { planner.slots[$0].id }, shardID: shard),
+                reason: "handed back to \(shard) with its rack", transitionID: newTransitionID())))
+            remove(job)
+        }
+        for job in jobs.values.sorted(by: { $0.seq < $1.seq })
+        where !job.isPlaced && ((job.owner == shard && !placedHere.contains(job.id)) || job.heldFor.map(released.contains) == true) {
+            remove(job)
+        }
+        let releasedGPUs = Set(racks.filter { released.contains($0.id) }.flatMap(\.nodes).flatMap { $0.gpuIDs.map(\.id) })
+        failedNodes.subtract(racks.filter { released.contains($0.id) }.flatMap(\.nodes).map(\.id))
+        orphans = orphans.filter { $0.value.allSatisfy { !releasedGPUs.contains($0) } }
+        racks.removeAll { released.contains($0.id) }
+        for id in released {
+            adopted[id] = nil
+            agents[id] = nil
+            awaitingAgent[id] = nil
+        }
+        homeShards.removeAll { $0 == shard }
+        if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
+        out.append(.log(.info, "handed rack\(released.count == 1 ? "" : "s") \(released.sorted().joined(separator: ", ")) of \(shard) back; racks now \(racks.map(\.id).joined(separator: ", "))"))
+        return out
+    }
+
+    /// The rack whose agent a newly listed job must wait for, if any: the rack of the GPUs the
+    /// gateway places it on, or the adopted rack of the shard it belongs to, while that rack's
+    /// agent has not registered here.
+    private func rackToAwait(_ status: JobStatus, owner: String) -> String? {
+        if let gpu = status.placement?.gpuIDs.first,
+           let rack = racks.first(where: { $0.nodes.contains { $0.gpuIDs.contains { $0.id == gpu } } }),
+           awaitingAgent[rack.id] != nil
+        {
+            return rack.id
+        }
+        if owner != settings.shardID, let rack = adopted.first(where: { $0.value == owner })?.key, awaitingAgent[rack] != nil {
+            return rack
+        }
+        return nil
+    }
+
+    /// Racks whose agent did not register in time: their held jobs are planned, from their checkpoints.
+    private mutating func expireAgentWaits(now: Double) -> [ShardAction] {
+        var out: [ShardAction] = []
+        for (rack, deadline) in awaitingAgent.sorted(by: { $0.key < $1.key }) where now >= deadline {
+            awaitingAgent[rack] = nil
+            let held = jobs.values.filter { $0.heldFor == rack }.map(\.id).sorted()
+            for id in held {
+                jobs[id]?.heldFor = nil
+                if let cp = jobs[id]?.checkpointSteps { jobs[id]?.stepsDone = cp }
+            }
+            if !held.isEmpty {
+                out.append(.log(.warning, "no agent of rack \(rack) registered in time: \(held.count) held jobs are planned from their checkpoints"))
+            }
+        }
         return out
     }
 
@@ -832,6 +1048,36 @@ public struct ShardCore: Sendable {
         return out
     }
 
+    /// The job's last step is done (seen at `reportAt`): completed at its estimated finish time
+    /// (last report + remaining steps / rate), the agent told to forget it, the job removed.
+    private mutating func complete(_ job: Job, reportAt: Double, agentAddress: String?) -> [ShardAction] {
+        var job = job
+        let total = Double(job.spec.totalSteps)
+        var finishAt = reportAt
+        if let last = job.lastReportAt, job.rate > 0 {
+            let start = max(last, job.resumeAt)
+            finishAt = min(reportAt, max(last, start + max(0, total - job.stepsDone) / job.rate))
+        }
+        job.stepsDone = total
+        job.checkpointSteps = total
+        jobs[job.id] = job
+        var out = [transition(job, .completed, at: finishAt)]
+        if let agentAddress {
+            out.append(.sendCommand(agentAddress: agentAddress, WorkerCommand(commandID: newCommandID(), kind: .stop, jobID: job.id)))
+        }
+        if job.isPlaced, !job.guest, let last = lastRoundAt {
+            planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: max(0, finishAt - last))
+        }
+        if !job.guest { planner.removeJob(job.seq) }
+        jobs[job.id] = nil
+        deferredStarts[job.id] = nil
+        placedHere.remove(job.id)
+        finished.insert(job.id)
+        completedCount += 1
+        out.append(.log(.info, "\(job.id) completed at \(finishAt)"))
+        return out
+    }
+
     /// Records that `job` runs on `gpuIDs` (all of one type), as an agent reported.
     private func place(_ job: inout Job, onGPUs gpuIDs: [String]) {
         let indices = gpuIDs.compactMap { id in planner.slots.firstIndex { $0.id == id } }
@@ -840,6 +1086,7 @@ public struct ShardCore: Sendable {
         job.typeIndex = t
         job.workers = indices
         job.lastReportAt = nil
+        job.heldFor = nil  // found running on a registered agent: nothing to wait for
     }
 
     // MARK: Helpers
@@ -868,7 +1115,9 @@ public struct ShardCore: Sendable {
         if state == .running, let t = job.typeIndex {
             placement = Placement(
                 gpuType: planner.pool.types[t], gpuIDs: job.workers.map { planner.slots[$0].id },
-                shardID: job.scheduler.isEmpty ? settings.shardID : job.scheduler)
+                shardID: job.guest ? job.scheduler : settings.shardID)
+            // The gateway gives a home job to this shard from now on; a guest stays its home's.
+            if !job.guest { placedHere.insert(job.id) }
         }
         return .reportTransition(JobTransition(
             jobID: job.id, state: state, at: at, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps,

@@ -248,7 +248,9 @@ extension WorkerCommand {
 
 extension CommandAck {
     init(c: Bourse__CommandAck) throws(WireError) {
-        try self.init(commandID: c.command_id, ok: c.ok != 0, error: decodeString(c.error, "CommandAck.error"))
+        try self.init(
+            commandID: c.command_id, ok: c.ok != 0, error: decodeString(c.error, "CommandAck.error"),
+            stepsDone: c.steps_done, checkpointSteps: c.checkpoint_steps)
     }
 }
 

@@ -231,6 +231,8 @@ extension CommandAck {
         c.command_id = commandID
         c.ok = ok ? 1 : 0
         c.error = try a.string(error, "CommandAck.error")
+        c.steps_done = stepsDone
+        c.checkpoint_steps = checkpointSteps
     }
 }
 

@@ -319,11 +319,16 @@ public struct CommandAck: Sendable, Hashable {
     public var commandID: UInt64
     public var ok: Bool
     public var error: String
+    /// For a STOP: the job's steps when its worker stopped, and the checkpoint the stop took.
+    public var stepsDone: Double
+    public var checkpointSteps: Double
 
-    public init(commandID: UInt64 = 0, ok: Bool = false, error: String = "") {
+    public init(commandID: UInt64 = 0, ok: Bool = false, error: String = "", stepsDone: Double = 0, checkpointSteps: Double = 0) {
         self.commandID = commandID
         self.ok = ok
         self.error = error
+        self.stepsDone = stepsDone
+        self.checkpointSteps = checkpointSteps
     }
 }
 

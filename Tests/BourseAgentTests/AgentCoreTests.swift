@@ -64,7 +64,8 @@ struct AgentCoreTests {
         #expect(core.gpus["r0-n0-g0"]?.jobID == nil)
         var hb = core.heartbeat(now: 11)
         #expect(hb.jobs == [JobProgress(jobID: "a", stepsDone: 100, checkpointSteps: 100, gpuType: "v100")])
-        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 12).ok)
+        let forget = core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 12)
+        #expect(forget.ok && forget.checkpointSteps == 100)  // the ack says what it forgot
         hb = core.heartbeat(now: 12)
         #expect(hb.jobs.isEmpty)
     }
@@ -73,9 +74,10 @@ struct AgentCoreTests {
     func stopResume() {
         var core = fixture()
         #expect(core.apply(start(1, "a", ["r0-n0-g0"]), now: 0).ok)
-        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 7).ok)
+        let stopped = core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 7)
+        #expect(stopped.ok && stopped.stepsDone == 70 && stopped.checkpointSteps == 70)  // the stop's checkpoint, in the ack
         #expect(core.heartbeat(now: 8).jobs.first?.stepsDone == 70)
-        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 9).ok)  // retry: no effect
+        #expect(core.apply(WorkerCommand(commandID: 2, kind: .stop, jobID: "a"), now: 9) == stopped)  // retry: no effect
         #expect(core.heartbeat(now: 9).jobs.first?.stepsDone == 70)
         #expect(core.apply(start(3, "a", ["r0-n1-g1"], delay: 1), now: 10).ok)
         #expect(core.heartbeat(now: 13).jobs.first?.stepsDone == 90)

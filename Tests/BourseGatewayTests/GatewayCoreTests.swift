@@ -151,6 +151,37 @@ struct GatewayCoreTests {
         #expect(core.handle(transition("j-000404", .running, id: 4), now: 2).reply.errorMessage?.code == .notFound)
     }
 
+    @Test("SWIM: the gateway refutes a suspicion or death of itself with a higher incarnation, and its acks carry its record")
+    func refutesSuspicion() throws {
+        var settings = testSettings
+        settings.swimIncarnation = 500
+        var core = GatewayCore(settings: settings)
+        func ack(_ updates: [MemberUpdate], from sender: String = "shard-r1") throws -> Ack {
+            let reply = core.handle(Envelope(senderID: sender, body: .ping(Ping(probeID: 9, updates: updates))), now: 1).reply
+            var ack: Ack?
+            if case .ack(let a) = reply { ack = a }
+            return try #require(ack)
+        }
+        func myself(_ a: Ack) -> MemberUpdate? { a.updates.first { $0.memberID == "gateway" } }
+        // A plain ping: alive at the start incarnation.
+        #expect(try myself(ack([])) == MemberUpdate(memberID: "gateway", status: .alive, incarnation: 500, role: .gateway))
+        // Declared dead at 500 (e.g. by shards that lost it under message loss): alive at 501.
+        let dead = MemberUpdate(memberID: "gateway", status: .dead, incarnation: 500, role: .gateway)
+        #expect(try myself(ack([dead]))?.incarnation == 501 && core.swimIncarnation == 501)
+        // The same stale verdict again changes nothing; a suspicion at 501 is refuted at 502.
+        #expect(try myself(ack([dead]))?.incarnation == 501)
+        let suspect = MemberUpdate(memberID: "gateway", status: .suspect, incarnation: 501, role: .gateway)
+        #expect(try myself(ack([suspect]))?.status == .alive && core.swimIncarnation == 502)
+        // Records about other members are none of the gateway's business.
+        #expect(try myself(ack([MemberUpdate(memberID: "shard-r0", status: .dead, incarnation: 900, role: .shard)]))?.incarnation == 502)
+        // A restarted gateway starts above its previous life (start time in ms); a record of a
+        // previous life with a higher incarnation is overtaken too.
+        let old = MemberUpdate(memberID: "gateway", status: .alive, incarnation: 700, role: .gateway)
+        #expect(try myself(ack([old]))?.incarnation == 701)
+        // A forged maximum does not trap (it cannot be refuted either).
+        #expect(try myself(ack([MemberUpdate(memberID: "gateway", status: .dead, incarnation: .max, role: .gateway)]))?.incarnation == .max)
+    }
+
     @Test("status, list with a state filter, ping, and messages the gateway does not take")
     func queries() throws {
         var core = GatewayCore(settings: testSettings)
@@ -162,7 +193,8 @@ struct GatewayCoreTests {
         #expect(all.jobs.map(\.jobID) == ["j-000001", "j-000002", "j-000003"])
         let pending = try #require(core.handle(Envelope(body: .listJobsRequest(ListJobsRequest(states: [.pending]))), now: 3).reply.listJobs)
         #expect(pending.jobs.map(\.jobID) == ["j-000001", "j-000003"])
-        #expect(core.handle(Envelope(body: .ping(Ping(probeID: 5))), now: 3).reply == .ack(Ack(probeID: 5, targetID: "gateway")))
+        let alive = MemberUpdate(memberID: "gateway", status: .alive, incarnation: 0, role: .gateway)
+        #expect(core.handle(Envelope(body: .ping(Ping(probeID: 5))), now: 3).reply == .ack(Ack(probeID: 5, targetID: "gateway", updates: [alive])))
         #expect(core.handle(Envelope(body: .leaseCommit(LeaseCommit())), now: 3).reply.errorMessage?.code == .invalid)
         let garbage = core.malformedFrame(bytes: 3, error: "bad")
         #expect(garbage.reply.errorMessage?.code == .malformed)

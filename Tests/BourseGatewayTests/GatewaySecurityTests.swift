@@ -52,7 +52,7 @@ struct GatewaySecurityTests {
         #expect(await gateway.stats.unauthorized == 3)
         // Garbage is still MALFORMED, and the gateway lives on.
         #expect(try body(await gateway.handle(frame: [0xFF, 0x00])).errorMessage?.code == .malformed)
-        #expect(try body(await gateway.handle(frame: client.encode(.ping(Ping(probeID: 9)), sentAt: 0))) == .ack(Ack(probeID: 9, targetID: "gateway")))
+        #expect(try body(await gateway.handle(frame: client.encode(.ping(Ping(probeID: 9)), sentAt: 0))) == .ack(Ack(probeID: 9, targetID: "gateway", updates: [MemberUpdate(memberID: "gateway", status: .alive, role: .gateway)])))
     }
 
     @Test("a request redone after a failed commit is not mistaken for its own replay")

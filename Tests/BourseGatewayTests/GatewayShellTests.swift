@@ -76,7 +76,7 @@ struct GatewayShellTests {
         #expect(await gateway.stats.malformed == 3)
         #expect(await gateway.jobCount == 0)
         let ping = try reply(await gateway.handle(frame: try frame(.ping(Ping(probeID: 3)))))
-        #expect(ping == .ack(Ack(probeID: 3, targetID: "gateway")))
+        #expect(ping == .ack(Ack(probeID: 3, targetID: "gateway", updates: [MemberUpdate(memberID: "gateway", status: .alive, role: .gateway)])))
     }
 
     @Test("when the store cannot write, the request is refused and the state is unchanged")

@@ -198,6 +198,7 @@ final class SWIMInstanceTests: XCTestCase {
     func testDeadMemberIsPingedPeriodicallyCarryingItsDeath() {
         var s = SWIM.Settings()
         s.deadMemberProbeInterval = 2
+        s.confirmDeathsLocally = false  // take B's word for C's death
         var a = makeA(settings: s)
         _ = a.receivedPing(from: "B", probeID: 1, updates: [update("C", .dead, 0)], digests: [], now: 0)
         XCTAssertEqual(a.status(of: "C"), .dead)
@@ -241,7 +242,9 @@ final class SWIMInstanceTests: XCTestCase {
     }
 
     func testPrecedenceHigherIncarnationWinsStaleIgnoredDeadFinal() {
-        var a = makeA()
+        var s = SWIM.Settings()
+        s.confirmDeathsLocally = false  // plain SWIM: gossiped deaths are taken as they come
+        var a = makeA(settings: s)
         func hear(_ u: SWIM.MemberUpdate, _ t: Double) -> [Directive] {
             a.receivedPing(from: "E", probeID: 1, updates: [u], digests: [], now: t)
         }
@@ -271,6 +274,74 @@ final class SWIMInstanceTests: XCTestCase {
         }
         XCTAssertTrue(dead)
         XCTAssertEqual(t, 3.0, accuracy: 1e-9)
+    }
+
+    func testGossipedDeathIsOnlyASuspicionUntilConfirmedHere() {
+        // Finding 4 of docs/chaos.md: the minority side of a healed partition gossips "dead" about
+        // members that are alive. With local confirmation (the default) such a verdict is a
+        // suspicion here: the member is pinged with it, refutes, and stays alive.
+        var a = makeA()
+        let heard = a.receivedPing(from: "C", probeID: 1, updates: [update("B", .dead, 0)], digests: [], now: 1)
+        XCTAssertEqual(a.status(of: "B"), .suspect)
+        XCTAssertEqual(changes(heard).map(\.to), [.suspect])
+        XCTAssertEqual(a.counters.deathsHeardAsSuspicions, 1)
+        let buddy = sends(heard).first { $0.to == "B" }
+        XCTAssertTrue(buddy?.message.updates.contains(update("B", .suspect, 0)) ?? false, "B is told it is suspected")
+        guard case .ping(let ping)? = buddy?.message else { return XCTFail("expected a ping to B") }
+        // B refutes in its ack; the stale verdict, heard again, changes nothing.
+        let refuted = a.receivedAck(from: "B", probeID: ping.probeID, targetID: "B", updates: [update("B", .alive, 1)], digests: [], now: 1.05)
+        XCTAssertEqual(changes(refuted).map(\.to), [.alive])
+        XCTAssertTrue(changes(a.receivedPing(from: "C", probeID: 2, updates: [update("B", .dead, 0)], digests: [], now: 1.1)).isEmpty)
+        XCTAssertEqual(a.status(of: "B"), .alive)
+        // A member that really died does not answer: this instance's own timer declares it dead,
+        // one suspicion timeout after the rumour.
+        _ = a.receivedPing(from: "C", probeID: 3, updates: [update("D", .dead, 0)], digests: [], now: 2)
+        var t = 2.0
+        var deadAt: Double?
+        while deadAt == nil, let d = a.nextDeadline, d <= 4 {
+            t = d
+            let out = a.tick(now: t)
+            if let ch = changes(out).first(where: { $0.id == "D" && $0.to == .dead }) {
+                XCTAssertEqual(ch.reason, .suspicionExpired)
+                deadAt = t
+            }
+            // Everyone else answers its probes.
+            for x in sends(out) where x.to != "D" {
+                if case .ping(let p) = x.message { _ = a.receivedAck(from: x.to, probeID: p.probeID, targetID: x.to, updates: [], digests: [], now: t) }
+            }
+        }
+        XCTAssertEqual(deadAt ?? -1, 2 + a.settings.suspicionTimeout(memberCount: 5), accuracy: 1e-9)
+        // A member announcing its own death (leave) is believed at once.
+        let left = a.receivedPing(from: "E", probeID: 4, updates: [update("E", .dead, 0)], digests: [], now: 4.5)
+        XCTAssertEqual(changes(left).map(\.to), [.dead])
+        XCTAssertEqual(a.status(of: "E"), .dead)
+    }
+
+    func testMemberBelievedDeadComesBackThroughItsAckWithAHigherIncarnation() {
+        // Finding 5 of docs/chaos.md, the shard's side: the gateway never probes, but it refutes in
+        // the ack it returns to a ping carrying its death (a dead member is pinged now and then).
+        var s = SWIM.Settings()
+        s.deadMemberProbeInterval = 1
+        let gateway = SWIM.Member(id: "gateway", address: "tcp://gateway", role: .gateway)
+        var a = Instance(settings: s, myself: Self.member("A"), members: Self.peers + [gateway], seed: 3)
+        let dead = SWIM.MemberUpdate(memberID: "gateway", address: "tcp://gateway", status: .dead, incarnation: 7, role: .gateway)
+        _ = a.receivedPing(from: "gateway", probeID: 1, updates: [dead], digests: [], now: 0)  // as if it had left
+        XCTAssertEqual(a.status(of: "gateway"), .dead)
+        var t = 0.0
+        var ping: (probeID: UInt64, carriesDeath: Bool)?
+        while ping == nil, let d = a.nextDeadline, d < 5 {
+            t = d
+            for x in sends(a.tick(now: t)) where x.to == "gateway" {
+                if case .ping(let p) = x.message { ping = (p.probeID, p.updates.contains(dead)) }
+            }
+        }
+        let sent = try? XCTUnwrap(ping)
+        XCTAssertTrue(sent?.carriesDeath ?? false, "the ping tells the gateway it is believed dead")
+        let alive = SWIM.MemberUpdate(memberID: "gateway", address: "", status: .alive, incarnation: 8, role: .gateway)
+        let back = a.receivedAck(from: "gateway", probeID: sent?.probeID ?? 0, targetID: "gateway", updates: [alive], digests: [], now: t + 0.01)
+        XCTAssertEqual(changes(back).map(\.to), [.alive])
+        XCTAssertEqual(a.member("gateway")?.incarnation, 8)
+        XCTAssertEqual(a.member("gateway")?.address, "tcp://gateway", "an empty address keeps the known one")
     }
 
     func testUnknownSenderIsLearnedFromItsOwnRecord() {

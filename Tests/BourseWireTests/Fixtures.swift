@@ -117,7 +117,7 @@ enum Fixtures {
                 commandID: 17, kind: .resize, jobID: "job-42", jobType: "Transformer (batch size 64)",
                 gpuIDs: ["r0-n1-g0", "r0-n1-g1"], workers: 2, resumeFromSteps: 1400.5, totalSteps: 50_000,
                 restartDelay: 12.5)),
-            .commandAck(CommandAck(commandID: 17, ok: true, error: "warning: slow start")),
+            .commandAck(CommandAck(commandID: 17, ok: true, error: "warning: slow start", stepsDone: 1500.25, checkpointSteps: 1500.25)),
             .ping(Ping(probeID: 5, updates: updates, digests: digests)),
             .pingReq(PingReq(probeID: 6, targetID: "shard-r2", targetAddress: "tcp://10.0.0.3:7000", updates: updates, digests: digests)),
             .ack(Ack(probeID: 6, targetID: "shard-r2", updates: updates, digests: digests)),
@@ -236,7 +236,7 @@ struct RandomEnvelopes {
         case 10: .agentHeartbeat(AgentHeartbeat(agentID: string(), at: double(), nodes: list { $0.node() }, jobs: list { $0.progress() }))
         case 11: .workerCommand(WorkerCommand(commandID: u64(), kind: WorkerCommandKind(rawValue: raw()), jobID: string(), jobType: string(),
                                                gpuIDs: strings(), workers: u32(), resumeFromSteps: double(), totalSteps: u64(), restartDelay: double()))
-        case 12: .commandAck(CommandAck(commandID: u64(), ok: bool(), error: string()))
+        case 12: .commandAck(CommandAck(commandID: u64(), ok: bool(), error: string(), stepsDone: double(), checkpointSteps: double()))
         case 13: .ping(Ping(probeID: u64(), updates: list { $0.update() }, digests: list { $0.digest() }))
         case 14: .pingReq(PingReq(probeID: u64(), targetID: string(), targetAddress: string(), updates: list { $0.update() }, digests: list { $0.digest() }))
         case 15: .ack(Ack(probeID: u64(), targetID: string(), updates: list { $0.update() }, digests: list { $0.digest() }))

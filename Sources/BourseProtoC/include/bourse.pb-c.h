@@ -528,10 +528,17 @@ struct  Bourse__CommandAck
   uint64_t command_id;
   protobuf_c_boolean ok;
   char *error;
+  /*
+   * For a STOP: the job's progress when its worker stopped and the checkpoint the stop took (or,
+   * if the worker had already ended, its last progress), so a move to another agent resumes from
+   * it instead of the last heartbeat's. 0 for other commands.
+   */
+  double steps_done;
+  double checkpoint_steps;
 };
 #define BOURSE__COMMAND_ACK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__command_ack__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Bourse__MemberUpdate
