@@ -94,6 +94,18 @@ struct ClusterLauncher {
         return started
     }
 
+    /// Refuses to start when something already answers on one of the processes' addresses (a
+    /// cluster from the same config still running): its answers would pass for the new processes'.
+    static func ensureAddressesFree(_ processes: [RunState.Process], key: ClusterKey?) async throws {
+        for p in processes {
+            if await LiveQuery.ask(p.address, .ping(Ping(probeID: 0)), timeout: .milliseconds(200), key: key) != nil {
+                throw ValidationError(
+                    "\(p.address) (\(p.id)'s address) already answers: another cluster runs on this config's addresses "
+                        + "(stop it with `bourse down --run-dir DIR`, or use a config with other ports)")
+            }
+        }
+    }
+
     /// Waits until every process answers a ping; stops them all and throws after `timeoutMs`.
     static func waitHealthy(_ started: [RunState.Process], key: ClusterKey?, timeoutMs: Int, dir: String) async throws {
         let clients = try started.map { try RequestClient(dialing: $0.address) }

@@ -85,7 +85,9 @@ struct Up: AsyncParsableCommand {
             configPath: configPath, cluster: cluster, dir: dir, policy: policy, speedup: speed, seed: seed, epoch: epoch,
             logLevel: logLevel, failNode: failNode)
         launcher.trading = !noTrading
-        let started = try ClusterLauncher.startAll(try launcher.processes())
+        let processes = try launcher.processes()
+        try await ClusterLauncher.ensureAddressesFree(processes, key: clusterKey)
+        let started = try ClusterLauncher.startAll(processes)
         let state = RunState(
             config: configPath, cluster: cluster.name, policy: policy, epoch: epoch, speedup: speed,
             gateway: cluster.gateway.address, startedAt: ISO8601DateFormatter().string(from: Date()), processes: started)

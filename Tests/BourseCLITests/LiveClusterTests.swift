@@ -129,6 +129,17 @@ struct LiveClusterTests {
             #expect(text.contains("dropped malformed frame #"), "\(log)")
         }
 
+        // The shards trade (policy bourse, two racks): their markets' totals reach `bourse report`.
+        let report = try scratch.client(["report", "--json"])
+        #expect(report.status == 0, "report: \(report.stderr)")
+        let fields = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        let trading = fields?["trading"] as? [String: Any]
+        #expect((trading?["shards"] as? Int) == 2 && (trading?["rounds"] as? Int ?? 0) >= 1, "\(report.stdout)")
+
+        // A second cluster on the same addresses is refused before anything starts.
+        let again = try runBourse(["up", scratch.config, "--run-dir", scratch.runDir + "-again"], timeout: .seconds(30))
+        #expect(again.status != 0 && again.stderr.contains("already answers"), "\(again.stdout) \(again.stderr)")
+
         let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
         #expect(down.status == 0, "down: \(down.stderr)")
         #expect(down.stdout.contains("stopped 5 of 5 processes"), "\(down.stdout)")
