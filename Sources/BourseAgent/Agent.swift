@@ -117,9 +117,17 @@ public actor Agent {
             return refused.reply
         }
         switch request.body {
-        case .workerCommand(let command):
+        case .workerCommand(var command):
             let before = core.workers.count + core.parked.count
             let now = clock.now
+            // A worker starts from the newest checkpoint on shared storage (e.g. the job completed
+            // or stopped on another rack since the shard last heard of it).
+            if command.kind == .start || command.kind == .resize, let stored = options.checkpointStore?.read(command.jobID),
+               stored > command.resumeFromSteps
+            {
+                command.resumeFromSteps = min(stored, Double(command.totalSteps))
+            }
+            let parkedBefore = core.parked[command.jobID]
             let ack = audited { $0.apply(command, now: now) }
             if ack.ok {
                 let gpus = command.gpuIDs.isEmpty ? "" : " on \(command.gpuIDs.joined(separator: ","))"
@@ -128,7 +136,7 @@ public actor Agent {
                 logger.warning("refused command \(command.commandID) from \(request.senderID): \(ack.error)")
             }
             if core.workers.count + core.parked.count != before { reportSoon = true }
-            if ack.ok { shareCheckpoint(after: command) }
+            if ack.ok { shareCheckpoint(after: command, parkedBefore: parkedBefore) }
             return reply(.commandAck(ack))
         case .agentHeartbeat(let query) where query.agentID.isEmpty:
             let now = clock.now
@@ -225,11 +233,12 @@ extension Agent {
     /// Shared checkpoints around a command: a stopped worker's checkpoint is saved; a worker
     /// started here loads a newer one if the worker it replaces on another rack saved one (looked
     /// for again over a few hundred milliseconds: that rack's stop may land just after this start).
-    private func shareCheckpoint(after command: WorkerCommand) {
+    private func shareCheckpoint(after command: WorkerCommand, parkedBefore: JobProgress?) {
         guard let store = options.checkpointStore else { return }
         switch command.kind {
         case .stop:
-            if let parked = core.parked[command.jobID] { store.save(command.jobID, steps: parked.checkpointSteps) }
+            // A completed job's final progress is parked until its STOP, which forgets it.
+            if let parked = core.parked[command.jobID] ?? parkedBefore { store.save(command.jobID, steps: parked.checkpointSteps) }
         case .start, .resize:
             let job = command.jobID
             Task {
