@@ -87,7 +87,8 @@ final class AsyncIO: @unchecked Sendable {
         return startedCancelled ? Int32(NNG_ECANCELED.rawValue) : nng_aio_result(aio)
     }
 
-    private func cancel() {
+    /// Ends the operation now (it completes with NNG_ECANCELED); used when its socket closes.
+    func cancel() {
         completion.state.withLock { $0.cancelled = true }
         nng_aio_cancel(aio)
     }

@@ -87,7 +87,12 @@ public final class Socket: @unchecked Sendable {
     /// (nanomsg/nng#1543, #1813). So it never runs on the caller's thread, which may belong to
     /// the cooperative pool: a stuck close then costs one leaked socket, not a stalled process.
     /// Prefer long-lived sockets; closing in a hot loop is what exposes the race.
-    private static let closer = DispatchQueue(label: "bourse.nng.close")
+    /// Concurrent: one close stuck in that race must not hold up the closes queued after it.
+    private static let closer = DispatchQueue(label: "bourse.nng.close", attributes: .concurrent)
+
+    /// Socket-level sends and receives in flight: cancelled by `close`, so a waiter never depends
+    /// on `nng_close` returning.
+    private let inFlight = Mutex<[ObjectIdentifier: AsyncIO]>([:])
 
     /// Closes the socket, failing pending operations with a closed error. Contexts first: NNG's
     /// close blocks while contexts are open. Returns at once; the socket itself is torn down in
@@ -101,6 +106,7 @@ public final class Socket: @unchecked Sendable {
         }
         guard let contexts else { return }
         for context in contexts { nng_ctx_close(context) }
+        for io in inFlight.withLock({ Array($0.values) }) { io.cancel() }
         let raw = self.raw
         Self.closer.async { _ = nng_close(raw) }
     }
@@ -133,7 +139,7 @@ public final class Socket: @unchecked Sendable {
         let io = try AsyncIO()
         try io.attachMessage(bytes)
         let raw = self.raw
-        let rv = await io.perform(timeout: timeout) { nng_send_aio(raw, $0) }
+        let rv = try await tracked(io, operation) { await io.perform(timeout: timeout) { nng_send_aio(raw, $0) } }
         if rv != 0 {
             io.discardUnsentMessage()
             throw NNGError(code: rv, operation: operation)
@@ -143,8 +149,19 @@ public final class Socket: @unchecked Sendable {
     func receive(timeout: Duration?, operation: String) async throws(NNGError) -> [UInt8] {
         let io = try AsyncIO()
         let raw = self.raw
-        let rv = await io.perform(timeout: timeout) { nng_recv_aio(raw, $0) }
+        let rv = try await tracked(io, operation) { await io.perform(timeout: timeout) { nng_recv_aio(raw, $0) } }
         try NNGError.check(rv, operation)
         return io.takeMessageBytes()
+    }
+
+    /// Runs `body` with `io` registered for cancellation by `close`; an operation ended by the
+    /// close (or started after it) reports NNG_ECLOSED.
+    private func tracked(_ io: AsyncIO, _ operation: String, _ body: () async -> Int32) async throws(NNGError) -> Int32 {
+        let closed = Int32(NNG_ECLOSED.rawValue)
+        inFlight.withLock { $0[ObjectIdentifier(io)] = io }
+        defer { inFlight.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(io)) } }
+        if isClosed { throw NNGError(code: closed, operation: operation) }
+        let rv = await body()
+        return rv != 0 && isClosed ? closed : rv
     }
 }
