@@ -617,7 +617,8 @@ public struct ShardCore: Sendable {
             out.append(.log(.info, "guest \(id): lease over, stopped"))
         }
         let before = remote
-        remote = Set(market.confirmedDeals.keys.map(TradingWire.jobID)).filter { jobs[$0] != nil }
+        let homeIDs = Dictionary(jobs.values.filter { !$0.guest }.map { ($0.seq, $0.id) }, uniquingKeysWith: { first, _ in first })
+        remote = Set(market.confirmedDeals.keys.compactMap { homeIDs[$0] })
         let active = jobs.values.filter { $0.runnable || $0.guest }.sorted { $0.seq < $1.seq }
         out += apply(outcome.assignments, active: active, now: now, wasRemote: before)
         let c = market.counters
