@@ -231,8 +231,8 @@ extension Agent {
     // MARK: Chaos control and audit
 
     /// Shared checkpoints around a command: a stopped worker's checkpoint is saved; a worker
-    /// started here loads a newer one if the worker it replaces on another rack saved one (looked
-    /// for again over a few hundred milliseconds: that rack's stop may land just after this start).
+    /// started here (which already resumed from the store's checkpoint, see `handle`) looks again
+    /// over a few hundred milliseconds: the stop on the rack it replaces may land just after it.
     private func shareCheckpoint(after command: WorkerCommand, parkedBefore: JobProgress?) {
         guard let store = options.checkpointStore else { return }
         switch command.kind {
@@ -242,7 +242,7 @@ extension Agent {
         case .start, .resize:
             let job = command.jobID
             Task {
-                for delay in [0, 40, 120, 300] {
+                for delay in [40, 120, 300] {
                     try? await Task.sleep(for: .milliseconds(delay))
                     self.loadCheckpoint(job, from: store)
                 }

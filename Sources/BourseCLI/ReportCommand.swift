@@ -72,10 +72,10 @@ struct Report: AsyncParsableCommand {
     private func tradingTotals() async -> [String: TradingTotals]? {
         guard let path = connection.config ?? connection.runState()?.config,
               let cluster = try? ClusterConfig.load(path: path) else { return nil }
-        let key = try? connection.clusterKey()
+        let key = (try? connection.clusterKey()) ?? nil
         var newest: [String: ShardDigest] = [:]
         for rack in cluster.racks {
-            guard let reply = await LiveQuery.ask(rack.shardAddress, .ping(Ping(probeID: 0)), timeout: .milliseconds(1000), key: key ?? nil),
+            guard let reply = await LiveQuery.ask(rack.shardAddress, .ping(Ping(probeID: 0)), timeout: .milliseconds(1000), key: key),
                   case .ack(let ack) = reply.body else { continue }
             for d in ack.digests where (newest[d.shardID]?.version ?? 0) <= d.version { newest[d.shardID] = d }
         }

@@ -136,13 +136,12 @@ public struct ShardCore: Sendable {
         public var typeIndex: Int?
         public var workers: [Int] = []
         public var runnable = true
-        /// A job of another shard running here on a lease (its home shard schedules it; this
-        /// shard runs its workers, reports its progress and completion).
+        /// A job of another shard running here on a lease (its home shard, its `owner`, schedules
+        /// it; this shard runs its workers, reports its progress and completion).
         public var guest = false
-        /// The shard that schedules it (a guest's home, written into its placements).
-        public var scheduler = ""
         /// The shard the gateway named for the job (placement, else home) when it was listed here.
-        /// Once this shard reports it running, its placement names this shard (``placedHere``).
+        /// Once this shard reports a home job running, its placement names this shard
+        /// (``placedHere``); a guest's placements keep naming its owner.
         public var owner: String = ""
         /// Set while the job waits for this rack's agent to register (it may still run there, or
         /// have progressed there beyond what the gateway knows): not planned meanwhile.
@@ -595,9 +594,9 @@ public struct ShardCore: Sendable {
         marketRounds += 1
         marketPhases += market.phaseIndex
         var out: [ShardAction] = []
-        let homeSeqs = Set(jobs.values.filter { !$0.guest }.map(\.seq))
+        let homeIDs = Dictionary(jobs.values.filter { !$0.guest }.map { ($0.seq, $0.id) }, uniquingKeysWith: { first, _ in first })
         var guestIDs = Set<String>()
-        for a in outcome.assignments where !homeSeqs.contains(a.jobID) {
+        for a in outcome.assignments where homeIDs[a.jobID] == nil {
             let id = TradingWire.jobID(a.jobID)
             guestIDs.insert(id)
             guard jobs[id] == nil, !finished.contains(id) else { continue }
@@ -607,17 +606,14 @@ public struct ShardCore: Sendable {
             }
             jobs[id] = Job(
                 id: id, seq: a.jobID, spec: spec, firstSeen: now, stepsDone: status.stepsDone,
-                checkpointSteps: status.checkpointSteps, guest: true, scheduler: Self.owner(of: status))
+                checkpointSteps: status.checkpointSteps, guest: true, owner: Self.owner(of: status))
             out.append(.log(.info, "guest \(id) of \(Self.owner(of: status)) runs here on a lease"))
         }
         // Guests whose lease ended: stopped and forgotten (their home shard schedules them).
         for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest && !guestIDs.contains(id) {
-            if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
-            jobs[id] = nil
-            out.append(.log(.info, "guest \(id): lease over, stopped"))
+            out += forget(id, reason: "guest \(id): lease over", now: now)
         }
         let before = remote
-        let homeIDs = Dictionary(jobs.values.filter { !$0.guest }.map { ($0.seq, $0.id) }, uniquingKeysWith: { first, _ in first })
         remote = Set(market.confirmedDeals.keys.compactMap { homeIDs[$0] })
         let active = jobs.values.filter { $0.runnable || $0.guest }.sorted { $0.seq < $1.seq }
         out += apply(outcome.assignments, active: active, now: now, wasRemote: before)
@@ -906,8 +902,7 @@ public struct ShardCore: Sendable {
         window = nil
         var out: [ShardAction] = [.log(.warning, "trading off from now on: \(reason)")]
         for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest {
-            if job.isPlaced, let stop = stopCommand(job) { out.append(stop) }
-            jobs[id] = nil
+            out += forget(id, reason: "guest \(id): its lease ends with the market", now: now)
         }
         for id in remote.sorted() where jobs[id] != nil {
             out.append(transition(jobs[id]!, .pending, at: now, reason: "lease on another rack given up: \(reason)"))
@@ -1116,7 +1111,7 @@ public struct ShardCore: Sendable {
         if state == .running, let t = job.typeIndex {
             placement = Placement(
                 gpuType: planner.pool.types[t], gpuIDs: job.workers.map { planner.slots[$0].id },
-                shardID: job.guest ? job.scheduler : settings.shardID)
+                shardID: job.guest ? job.owner : settings.shardID)
             // The gateway gives a home job to this shard from now on; a guest stays its home's.
             if !job.guest { placedHere.insert(job.id) }
         }

@@ -52,20 +52,20 @@ enum TradingWire {
 
     /// The trading message a frame's body carries, or why it is not one the market can take
     /// (participants outside `0..<participants`, a job or lease id of the wrong shape, ...).
-    static func message(_ body: Envelope.Body, participants: Int) -> Result<TradingMessage, WireInvalid> {
-        func participant(_ value: UInt32, _ field: String) throws(WireInvalid) -> Int {
-            guard Int(value) < participants else { throw WireInvalid("\(field) \(value) is not a rack index (0..<\(participants))") }
+    static func message(_ body: Envelope.Body, participants: Int) -> Result<TradingMessage, ShardError> {
+        func participant(_ value: UInt32, _ field: String) throws(ShardError) -> Int {
+            guard Int(value) < participants else { throw ShardError("\(field) \(value) is not a rack index (0..<\(participants))") }
             return Int(value)
         }
-        func job(_ id: String, _ field: String) throws(WireInvalid) -> Int {
-            guard let n = number(of: id) else { throw WireInvalid("\(field) '\(id)' is not a gateway job id") }
+        func job(_ id: String, _ field: String) throws(ShardError) -> Int {
+            guard let n = number(of: id) else { throw ShardError("\(field) '\(id)' is not a gateway job id") }
             return n
         }
-        func leaseRef(_ text: String, _ field: String) throws(WireInvalid) -> LeaseID {
-            guard let lease = lease(text), lease.owner < participants else { throw WireInvalid("\(field) '\(text)' is not a lease id") }
+        func leaseRef(_ text: String, _ field: String) throws(ShardError) -> LeaseID {
+            guard let lease = lease(text), lease.owner < participants else { throw ShardError("\(field) '\(text)' is not a lease id") }
             return lease
         }
-        do throws(WireInvalid) {
+        do throws(ShardError) {
             switch body {
             case .tradeOffer(let o):
                 return .success(.offer(BourseTrading.TradeOffer(
@@ -78,7 +78,7 @@ enum TradingWire {
                     job: try job(a.jobID, "job_id"), lease: try leaseRef(a.leaseID, "lease_id"), group: Int(a.group),
                     units: Int(a.units), expiresAt: a.expiresAt, price: a.price)))
             case .tradeReject(let r):
-                guard let reason = RejectReason(rawValue: r.reason) else { throw WireInvalid("reason '\(r.reason)' is unknown") }
+                guard let reason = RejectReason(rawValue: r.reason) else { throw ShardError("reason '\(r.reason)' is unknown") }
                 return .success(.reject(BourseTrading.TradeReject(
                     offerID: r.offerID, owner: try participant(r.owner, "owner"), buyer: try participant(r.buyer, "buyer"),
                     job: try job(r.jobID, "job_id"), group: Int(r.group), ask: r.ask, reason: reason)))
@@ -90,7 +90,7 @@ enum TradingWire {
                     lease: try leaseRef(c.leaseID, "lease_id"), buyer: try participant(c.buyer, "buyer"),
                     job: try job(c.jobID, "job_id"), round: Int(clamping: c.round))))
             default:
-                throw WireInvalid("a \(body.kindName) is not a trading message")
+                throw ShardError("a \(body.kindName) is not a trading message")
             }
         } catch {
             return .failure(error)
@@ -113,10 +113,4 @@ enum TradingWire {
         }
         return out
     }
-}
-
-/// Why a frame is not a trading message the market can take.
-struct WireInvalid: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
