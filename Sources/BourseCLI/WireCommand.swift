@@ -236,6 +236,10 @@ struct WirePush: AsyncParsableCommand {
     @Argument(help: "NNG URL of the inbox.") var target: String
     @Option(help: "Frames to send.") var count: Int = 100
     @Option(help: "Sender id written into the envelopes.") var id: String = "wire-push"
+    @Option(
+        name: .customLong("linger-ms"),
+        help: "Wait this long after the last send before closing: a send returns once NNG has queued the frame, and NNG drops frames still queued when the socket closes.")
+    var lingerMs: Int = 500
 
     func run() async throws {
         let sender = try PushSender(dialing: target)
@@ -244,6 +248,7 @@ struct WirePush: AsyncParsableCommand {
             let frame = try WireCodec.encode(Envelope(senderID: id, sequence: UInt64(i), body: .ping(Ping(probeID: UInt64(i)))))
             try await sender.send(frame, timeout: .seconds(5))
         }
+        try await Task.sleep(for: .milliseconds(max(lingerMs, 0)))
         Output.line("sent \(count) frames to \(target)")
     }
 }

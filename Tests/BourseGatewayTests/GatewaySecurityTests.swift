@@ -142,13 +142,14 @@ struct GatewaySecurityTests {
         let serving = Task { try await gateway.serve(server) }
         let client = try RequestClient(dialing: url)
         let signer = SharedWireEndpoint(WireEndpoint(senderID: "cli-signed", key: Self.key))
+        // A generous timeout: on a loaded CI machine the other tests, not this gateway, set the pace.
         let replies = try await withThrowingTaskGroup(of: Envelope.Body.self) { group in
             for i in 0..<12 {
                 group.addTask {
                     let frame = i % 3 == 2
                         ? try WireCodec.encode(Envelope(senderID: "cli-plain", sequence: UInt64(i), body: .submitJob(SubmitJob(spec: spec()))))
                         : try signer.seal(.submitJob(SubmitJob(spec: spec())), sentAt: 0)
-                    return try signer.decode(try await client.request(frame)).get().body
+                    return try signer.decode(try await client.request(frame, timeout: .seconds(30))).get().body
                 }
             }
             return try await group.reduce(into: [Envelope.Body]()) { $0.append($1) }

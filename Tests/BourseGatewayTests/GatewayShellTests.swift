@@ -106,11 +106,12 @@ struct GatewayShellTests {
         let server = try ReplyServer(listening: url)
         let serving = Task { try await gateway.serve(server) }
         let client = try RequestClient(dialing: url)
+        // A generous timeout: on a loaded CI machine the other tests, not this gateway, set the pace.
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<20 {
                 group.addTask {
                     let bytes = try WireCodec.encode(Envelope(senderID: "t", body: .submitJob(SubmitJob(spec: spec()))))
-                    return try WireCodec.decode(try await client.request(bytes)).body.submitAck?.jobID ?? ""
+                    return try WireCodec.decode(try await client.request(bytes, timeout: .seconds(30))).body.submitAck?.jobID ?? ""
                 }
             }
             return try await group.reduce(into: [String]()) { $0.append($1) }

@@ -1,5 +1,6 @@
 import BoursePolicy
 import BourseWorkload
+import Dispatch
 import Testing
 
 @testable import BourseTrading
@@ -81,10 +82,32 @@ private func runToCompletion<P: RoundPlanner>(
     return rounds
 }
 
+/// Runs a test's long synchronous work on a queue of its own rather than on the cooperative pool.
+/// Swift Testing runs every test on that pool, which has one thread per core: on CI's two cores,
+/// seconds of planning in a synchronous test held both threads, and the async tests of other
+/// suites (in-process gateways answering over NNG) starved until their requests timed out.
+private final class OwnQueueExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "bourse.tests.trading")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}
+
+private func offThePool<T: Sendable>(_ work: @Sendable () throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(OwnQueueExecutor()) { try work() }
+}
+
 @Suite("Trading between shards")
 struct TradingTests {
     @Test("one shard plans exactly what the central planner plans")
-    func oneShardIsCentral() throws {
+    func oneShardIsCentral() async throws {
+        try await offThePool { try oneShardIsCentralBody() }
+    }
+
+    private func oneShardIsCentralBody() throws {
         let p = pool(perType: 4)
         var central = BourseRoundPlanner(pool: p)
         var sharded = try ShardedRoundPlanner(
@@ -135,7 +158,11 @@ struct TradingTests {
 
     @Test("under loss, duplication and reordering no GPU is granted twice, every job finishes, every lease ends",
           arguments: [UInt64(1), 2, 3])
-    func safetyUnderFaults(seed: UInt64) throws {
+    func safetyUnderFaults(seed: UInt64) async throws {
+        try await offThePool { try safetyUnderFaultsBody(seed: seed) }
+    }
+
+    private func safetyUnderFaultsBody(seed: UInt64) throws {
         let p = pool(perType: 8)
         var configuration = ShardedRoundPlanner.Configuration()
         configuration.seed = seed
