@@ -899,8 +899,15 @@ public struct ShardCore: Sendable {
         guard let closing = market else { return [] }
         lastCounters = closing.counters
         market = nil
-        window = nil
         var out: [ShardAction] = [.log(.warning, "trading off from now on: \(reason)")]
+        if window != nil {
+            // The round in progress waited for the market: plan it at the next tick, without one.
+            // (Left pending, it held up every later round: an adopting shard stopped scheduling.)
+            window = nil
+            roundPending = false
+            nextRoundAt = now
+            out.append(.log(.info, "round \(round + 1) is planned without the market"))
+        }
         for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest {
             out += forget(id, reason: "guest \(id): its lease ends with the market", now: now)
         }

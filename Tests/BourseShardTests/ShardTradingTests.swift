@@ -159,6 +159,30 @@ struct ShardTradingTests {
         #expect(shards.cores[0].jobs["j-000001"] == nil)
         #expect(out.commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
     }
+
+    @Test("a shard that adopts a rack while its market is open goes on scheduling rounds, without a market")
+    func adoptionDuringTheWindow() throws {
+        var shards = try TwoShards()
+        _ = shards.round(at: 0, listing: [])
+        _ = shards.round(at: 360, listing: [])
+        // Round 3 opens its market at 720; r1 dies before the window closes and r0 adopts its rack.
+        let list = [status("j-000001", home: "shard-r1"), status("j-000002", home: "shard-r0")]
+        _ = shards.cores[0].handle(.tick, now: 720)
+        _ = shards.cores[0].handle(.gatewayJobs(list), now: 720)
+        #expect(shards.cores[0].roundPending)
+        let adopted = shards.cores[0].handle(.adoptRack(racks[1], formerShard: "shard-r1"), now: 730)
+        #expect(adopted.logs.contains { $0.contains("trading off from now on") })
+        #expect(shards.cores[0].market == nil && !shards.cores[0].roundPending)
+        // The next tick starts a round; r1's agent registers; both home jobs get GPUs.
+        #expect(shards.cores[0].handle(.tick, now: 735).contains { if case .pollGateway = $0 { true } else { false } })
+        _ = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r1", address: racks[1].agentAddress,
+                nodes: racks[1].nodes.map { NodeReport(nodeID: $0.id, rack: "r1") }, jobs: [], at: 736, isRegister: true),
+            now: 736)
+        let planned = shards.cores[0].handle(.gatewayJobs(list), now: 736)
+        #expect(Set(planned.commands.filter { $0.kind == .start }.map(\.jobID)) == ["j-000001", "j-000002"], "\(planned.logs)")
+    }
 }
 
 @Suite("Trading messages on the wire")
