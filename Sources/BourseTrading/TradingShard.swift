@@ -266,7 +266,6 @@ public struct TradingShard: Sendable {
                 deals[job] = nil
                 continue
             }
-            let total = Double(deal.parts.reduce(0) { $0 + $1.units })
             let gain = value - homeContribution(of: home)
             guard gain > parameters.minimumGain else {
                 // Home is at least as good now: give the leases back.
@@ -275,11 +274,12 @@ public struct TradingShard: Sendable {
                 continue
             }
             var renewed = Deal(job: job, parts: [], value: value, openedPhase: 0)
-            for part in deal.parts {
+            let bids = partBids(deal.parts.map { ($0.marketGroup, $0.units) }, bid: gain)
+            for (part, partBid) in zip(deal.parts, bids) {
                 nextOfferID += 1
                 let offer = TradeOffer(
                     offerID: nextOfferID, buyer: id, owner: part.owner, job: job, group: part.group, units: part.units,
-                    bid: gain * Double(part.units) / total, round: round, renewing: part.lease)
+                    bid: partBid, round: round, renewing: part.lease)
                 renewed.parts.append(
                     Part(marketGroup: part.marketGroup, owner: part.owner, group: part.group, units: part.units, offerID: nextOfferID))
                 out += send(.offer(offer))
@@ -638,9 +638,8 @@ public struct TradingShard: Sendable {
             let key = DealKey(job: job, parts: Dictionary(uniqueKeysWithValues: best.parts.map { ($0.group, $0.units) }))
             tried[key] = best.value - best.surplus
             triedCount[job, default: 0] += 1
-            let total = Double(best.parts.reduce(0) { $0 + $1.units })
             var deal = Deal(job: job, parts: [], value: best.value, openedPhase: phaseIndex)
-            for (g, units) in best.parts {
+            for ((g, units), partBid) in zip(best.parts, partBids(best.parts, bid: gain)) {
                 let market = layout.groups[g]
                 nextOfferID += 1
                 deal.parts.append(
@@ -649,11 +648,23 @@ public struct TradingShard: Sendable {
                     .offer(
                         TradeOffer(
                             offerID: nextOfferID, buyer: id, owner: market.owner, job: job, group: market.local, units: units,
-                            bid: gain * Double(units) / total, round: round, renewing: nil)))
+                            bid: partBid, round: round, renewing: nil)))
             }
             deals[job] = deal
         }
         return out
+    }
+
+    /// A deal's bid split over its parts: each part first covers its owner's known ask for its
+    /// GPUs, and what the bid has beyond the asks is shared per GPU. (Split per GPU alone, a spread
+    /// deal under-bid its contested part and over-bid the idle one, and deals the cluster gained
+    /// from failed on one part.) A bid below the asks is split in proportion to them.
+    func partBids(_ parts: [(group: Int, units: Int)], bid: Double) -> [Double] {
+        let costs = parts.map { asks[$0.group]?.cost($0.units) ?? 0 }
+        let asked = costs.reduce(0, +)
+        let units = Double(max(parts.reduce(0) { $0 + $1.units }, 1))
+        if bid >= asked { return zip(parts, costs).map { $1 + (bid - asked) * Double($0.units) / units } }
+        return asked > 0 ? costs.map { bid * $0 / asked } : parts.map { bid * Double($0.units) / units }
     }
 
     /// What home job `job` adds to this shard's own matching: the value of the local matching

@@ -266,6 +266,28 @@ struct TradingTests {
         #expect(out.contains(.release(LeaseRelease(lease: LeaseID(owner: 0, serial: 5), buyer: 1, job: 3))))
     }
 
+    @Test("a spread deal's bid covers each owner's ask first and shares the rest per GPU")
+    func partBidsCoverAsks() {
+        let p = pool(perType: 2)
+        let groups = BourseRoundPlanner(pool: p).groups
+        let layout = MarketLayout(shardGroups: [groups, groups, groups])
+        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p))
+        // Group 0 of shard 1 is contested (2 GPUs cost 0.3), group 0 of shard 2 idle.
+        let contested = layout.id(owner: 1, local: 0)!
+        let idle = layout.id(owner: 2, local: 0)!
+        buyer.learnAsks([contested: MarketAsk(price: 0, costs: [1: 0.2, 2: 0.3]), idle: MarketAsk(price: 0, costs: [1: 0, 2: 0])])
+        let parts = [(group: contested, units: 2), (group: idle, units: 2)]
+        let bids = buyer.partBids(parts, bid: 0.5)
+        #expect(abs(bids[0] - 0.4) < 1e-12 && abs(bids[1] - 0.1) < 1e-12, "\(bids)")  // 0.3 + 0.2/2, 0 + 0.2/2
+        // A bid per GPU alone (0.25 each) would have lost the contested part.
+        #expect(bids[0] > 0.3)
+        // Below the asks: in proportion to them (still rejected, as it should be).
+        #expect(buyer.partBids(parts, bid: 0.15).map { ($0 * 1e9).rounded() } == [0.15e9, 0])
+        // Nothing known: per GPU.
+        let unknown = [(group: layout.id(owner: 1, local: 1)!, units: 1), (group: layout.id(owner: 2, local: 1)!, units: 3)]
+        #expect(buyer.partBids(unknown, bid: 0.4).map { ($0 * 1e9).rounded() } == [0.1e9, 0.3e9])
+    }
+
     @Test("the in-memory network is deterministic per seed, loses, duplicates and reorders")
     func networkFaults() {
         var settings = InMemoryNetwork<Int>.Settings()
