@@ -368,12 +368,21 @@ public struct GatewayCore: Sendable {
                     .info, "ignored \(t.state.name) for \(t.jobID) from \(sender): the job is already \(job.state.name)")])
         }
         let from = job.state
+        let before = job.placement?.gpuIDs ?? []
         job.state = t.state
         job.stepsDone = t.stepsDone
         job.checkpointSteps = t.checkpointSteps
         if let placement = t.placement { job.placement = placement }
-        if t.state == .running && job.startedAt == 0 { job.startedAt = t.at }
+        // A restart, as `bourse sim` counts them: the job starts again from a checkpoint after its
+        // first start (back from the queue, or moved to other GPUs); a node failure's restart
+        // counts once, when it is reported.
         if t.state == .restarting && from != .restarting { job.restarts += 1 }
+        if t.state == .running && job.startedAt != 0 && from != .restarting
+            && (from != .running || (t.placement.map { $0.gpuIDs != before && !$0.gpuIDs.isEmpty } ?? false))
+        {
+            job.restarts += 1
+        }
+        if t.state == .running && job.startedAt == 0 { job.startedAt = t.at }
         if t.state.isFinished {
             job.finishedAt = t.at
             job.placement = nil

@@ -111,6 +111,33 @@ struct GatewayCoreTests {
         #expect(missing.reply.errorMessage?.field == "job_id")
     }
 
+    @Test("restarts count as in the simulator: back from the queue or onto other GPUs, not the first start")
+    func restartsCount() throws {
+        var core = GatewayCore(settings: testSettings)
+        _ = core.handle(submit(spec()), now: 1)
+        func report(_ state: JobState, _ id: UInt64, gpus: [String]? = nil, from shard: String = "shard-r0") {
+            var envelope = transition("j-000001", state, id: id, from: shard, at: Double(id))
+            if case .jobTransition(var t) = envelope.body, let gpus {
+                t.placement = Placement(gpuType: "v100", gpuIDs: gpus, shardID: shard)
+                envelope.body = .jobTransition(t)
+            }
+            _ = core.handle(envelope, now: Double(id))
+        }
+        func restarts() -> UInt32 { core.job("j-000001")?.restarts ?? 99 }
+        report(.running, 1, gpus: ["g0"])
+        #expect(restarts() == 0)
+        report(.running, 2, gpus: ["g0"], from: "shard-r1")  // a rack handed back: same GPUs
+        #expect(restarts() == 0)
+        report(.running, 3, gpus: ["g1", "g2"])  // moved (and resized)
+        #expect(restarts() == 1)
+        report(.pending, 4)  // preempted
+        report(.running, 5, gpus: ["g1", "g2"])  // back from the queue
+        #expect(restarts() == 2)
+        report(.restarting, 6)  // its node failed
+        report(.running, 7, gpus: ["g3"])
+        #expect(restarts() == 3)
+    }
+
     @Test("transitions apply once per (shard, transition id) and are recorded")
     func transitionIdempotency() throws {
         var core = GatewayCore(settings: testSettings)
