@@ -77,6 +77,7 @@ struct ChaosRun: AsyncParsableCommand {
             audit: true, faultPlan: planPath, control: true, probePeriod: scenario.probePeriod,
             checkpointSeconds: scenario.checkpointSeconds)
         var processes = try launcher.processes()
+        try await ClusterLauncher.ensureAddressesFree(processes, key: key)
         for p in processes { try? FileManager.default.removeItem(atPath: p.log) }
         let injector = FaultState(seed: seed, addresses: Dictionary(processes.map { ($0.address, $0.id) }, uniquingKeysWith: { a, _ in a }))
         try injector.write(to: planPath)

@@ -93,6 +93,10 @@ final class ChaosProcessTests: XCTestCase {
             XCTAssertTrue(fuzz.status == 0 && fuzz.stdout.contains("target still answers pings: ok"), "\(id): \(fuzz.stdout) \(fuzz.stderr)")
         }
 
+        // A second run of a scenario on the same config's addresses is refused before it starts anything.
+        let second = try runBourse(["chaos", "run", scenario, "--run-dir", scratch.runDir + "-again"], timeout: .seconds(30))
+        XCTAssertTrue(second.status != 0 && second.stderr.contains("already answers"), "\(second.stdout) \(second.stderr)")
+
         let result = await chaos.wait(timeout: .seconds(150))
         XCTAssertTrue(result.status == 0, "chaos run: \(result.stdout)\n\(result.stderr)")
         XCTAssertTrue(result.stdout.contains("chaos 'ci': PASS"), "\(result.stdout)")
