@@ -314,7 +314,8 @@ extension Agent {
         }
         for (job, w) in after.sorted(by: { $0.key < $1.key }) where before[job] != w {
             log.record(AuditEvent(
-                t: now, proc: agentID, ev: "worker_start", job: job, gpus: w.gpuIDs, steps: w.resumeSteps, total: w.totalSteps))
+                t: now, proc: agentID, ev: "worker_start", job: job, gpus: w.gpuIDs, steps: w.resumeSteps,
+                resumeAt: w.resumeAt, total: w.totalSteps))
         }
         return result
     }

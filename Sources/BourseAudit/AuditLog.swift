@@ -14,6 +14,9 @@ public struct AuditEvent: Codable, Sendable, Hashable {
     public var gpus: [String]?
     /// worker_start: steps the worker resumes from; worker_stop: steps done at the stop.
     public var steps: Double?
+    /// worker_start: when the worker begins to compute (after its restart delay). A start on
+    /// the same GPUs before then (the agent found a newer shared checkpoint) replaces it.
+    public var resumeAt: Double?
     /// worker_stop / checkpoint: the checkpoint the job can resume from.
     public var checkpoint: Double?
     public var total: Double?
@@ -29,9 +32,14 @@ public struct AuditEvent: Codable, Sendable, Hashable {
     public var owner: String?
     public var buyer: String?
 
+    enum CodingKeys: String, CodingKey {
+        case t, wall, proc, ev, job, gpus, steps, checkpoint, total, reason, node, kind, command, ok, agent, lease, owner, buyer
+        case resumeAt = "resume_at"
+    }
+
     public init(
         t: Double, wall: Double = Date().timeIntervalSince1970, proc: String, ev: String, job: String? = nil,
-        gpus: [String]? = nil, steps: Double? = nil, checkpoint: Double? = nil, total: Double? = nil,
+        gpus: [String]? = nil, steps: Double? = nil, resumeAt: Double? = nil, checkpoint: Double? = nil, total: Double? = nil,
         reason: String? = nil, node: String? = nil, kind: String? = nil, command: UInt64? = nil, ok: Bool? = nil,
         agent: String? = nil, lease: String? = nil, owner: String? = nil, buyer: String? = nil
     ) {
@@ -42,6 +50,7 @@ public struct AuditEvent: Codable, Sendable, Hashable {
         self.job = job
         self.gpus = gpus
         self.steps = steps
+        self.resumeAt = resumeAt
         self.checkpoint = checkpoint
         self.total = total
         self.reason = reason

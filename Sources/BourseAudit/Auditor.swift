@@ -57,8 +57,9 @@ public struct AuditReport: Sendable, Hashable, Codable {
 /// - `job_ends_once`: every accepted job is completed, failed with a reason, or cancelled, and its
 ///   history enters a terminal state exactly once.
 /// - `progress_kept`: no worker resumes below the job's last checkpoint (`checkpoint` events and
-///   the checkpoints of `worker_stop`s).
-/// - `leases_end`: every `lease_granted` has its `lease_ended`.
+///   the checkpoints of `worker_stop`s). A start that the agent raised to a newer shared
+///   checkpoint before the worker began to compute (`resume_at`) is judged by the raised start.
+/// - `leases_end`: every `lease_granted` has its `lease_ended`, or its owner restarted.
 /// - `acknowledged_present`: every job id a client got an acknowledgement for is in the store.
 public struct Auditor: Sendable {
     /// Steps of slack for `progress_kept` (floating-point progress).
@@ -126,12 +127,25 @@ public struct Auditor: Sendable {
             var lastCheckpoint: [String: (steps: Double, t: Double)] = [:]
             var found: [AuditViolation] = []
             var resumes = 0
-            for e in ordered {
+            // A start replaced, before its worker began to compute, by a start of the same job on
+            // the same GPUs (the agent adopted a newer shared checkpoint) never ran from its
+            // steps: only the replacement is judged.
+            var replaced = Set<Int>()
+            var open: [String: Int] = [:]
+            for (i, e) in ordered.enumerated() where e.ev == "worker_start" {
+                guard let job = e.job else { continue }
+                if let j = open[job], let until = ordered[j].resumeAt, e.t <= until, e.gpus == ordered[j].gpus {
+                    replaced.insert(j)
+                }
+                open[job] = i
+            }
+            for (i, e) in ordered.enumerated() {
                 guard let job = e.job else { continue }
                 switch e.ev {
                 case "checkpoint", "worker_stop":
                     if let c = e.checkpoint, c > (lastCheckpoint[job]?.steps ?? -1) { lastCheckpoint[job] = (c, e.t) }
                 case "worker_start":
+                    if replaced.contains(i) { continue }
                     resumes += 1
                     let from = e.steps ?? 0
                     if let last = lastCheckpoint[job], from + stepTolerance < last.steps {
@@ -152,6 +166,8 @@ public struct Auditor: Sendable {
             var open: [String: AuditEvent] = [:]
             var granted = 0
             for e in ordered {
+                // A restarted owner starts without leases: the ones it held ended with it.
+                if e.ev == "process_start" { open = open.filter { $0.value.owner != e.proc } }
                 guard let lease = e.lease else { continue }
                 if e.ev == "lease_granted" { open[lease] = e; granted += 1 }
                 if e.ev == "lease_ended" { open[lease] = nil }

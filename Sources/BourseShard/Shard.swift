@@ -174,6 +174,10 @@ public actor Shard {
             case .sendCommand(let agentAddress, let command): queue(for: agentAddress).yield(command)
             case .reportTransition(let t): transitions.yield(t)
             case .sendTrade(let message): sendTrade(message)
+            case .leaseGranted(let lease, let buyer, let job):
+                AuditLog.leaseGranted(lease: lease, owner: shardID, buyer: buyer, job: job, gpus: [])
+            case .leaseEnded(let lease, let buyer, let job):
+                AuditLog.leaseEnded(lease: lease, owner: shardID, buyer: buyer, job: job, gpus: [], reason: "ended")
             case .log(let level, let message):
                 switch level {
                 case .debug: logger.debug("\(message)")

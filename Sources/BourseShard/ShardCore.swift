@@ -99,6 +99,9 @@ public enum ShardAction: Sendable, Hashable {
     /// Send a trading message to the shard of rack `message.recipient` (cluster config order);
     /// one-way, may be lost.
     case sendTrade(TradingMessage)
+    /// A lease this shard granted began or ended (for the audit log): lease id, buyer shard, job.
+    case leaseGranted(lease: String, buyer: String, job: String)
+    case leaseEnded(lease: String, buyer: String, job: String)
     case log(ShardLogLevel, String)
 }
 
@@ -184,9 +187,11 @@ public struct ShardCore: Sendable {
     /// Every rack of the cluster, in config order (for delegation); empty = never delegate.
     public let clusterRacks: [RackSpec]
     /// The market (trading on): this rack's side of opportunistic trading. Nil when trading is
-    /// off, and from the first change of the shard's pool on (an adoption, a node failure): the
-    /// market's GPU groups are derived from the cluster config and must stay what they were.
+    /// off, and from an adoption on (the market's participants are the config's racks). A node
+    /// failure re-opens it on the GPUs left (`rejoinMarket`).
     public private(set) var market: TradingShard?
+    /// What the market is built from, kept to re-open it after a node failure.
+    private var marketSetup: MarketSetup?
     /// Home jobs running on other racks' leases this round.
     public private(set) var remote: Set<String> = []
     /// Latest unfinished jobs of the whole cluster (the gateway's list), for guests' specs.
@@ -197,8 +202,17 @@ public struct ShardCore: Sendable {
     /// Rounds whose market this shard ran, and their trading phases.
     public private(set) var marketRounds = 0
     private var marketPhases = 0
-    /// The market's counters when it closed for good.
-    private var lastCounters = TradingCounters()
+    /// The counters of the markets this shard closed (totals go on across a re-opening).
+    private var closedCounters = TradingCounters()
+
+    struct MarketSetup {
+        var own: Int
+        var layout: MarketLayout
+        var parameters: TradingParameters
+        var valuationPool: WorkerPool
+        /// The cluster's GPU types, so type indices agree across the market (planner rebuilds too).
+        var allTypes: [String]
+    }
 
     struct TradingWindow {
         var round: Int
@@ -256,9 +270,12 @@ public struct ShardCore: Sendable {
             parameters.leaseSeconds = settings.trading.leaseSeconds
             parameters.offerTimeoutPhases = settings.trading.offerTimeoutPhases
             parameters.spreadDeals = false  // an agent runs a job's workers on one rack
+            let setup = MarketSetup(
+                own: own, layout: MarketLayout(shardGroups: groups), parameters: parameters, valuationPool: cluster,
+                allTypes: allTypes)
+            marketSetup = setup
             market = TradingShard(
-                id: own, layout: MarketLayout(shardGroups: groups), planner: planner.marketPlanner(valuationPool: cluster)!,
-                parameters: parameters)
+                id: own, layout: setup.layout, planner: planner.marketPlanner(valuationPool: cluster)!, parameters: parameters)
         }
         self.homeShards = [settings.shardID]
         // Rounds start at multiples of the round length on the cluster clock, so every shard's
@@ -298,7 +315,7 @@ public struct ShardCore: Sendable {
     /// What this shard's market did since it started.
     public var tradingTotals: TradingTotals {
         var t = TradingTotals()
-        let c = market?.counters ?? lastCounters
+        let c = tradingCounters
         t.rounds = UInt64(marketRounds)
         t.phases = UInt64(marketPhases)
         t.offersSent = UInt64(c.offersSent)
@@ -313,9 +330,38 @@ public struct ShardCore: Sendable {
         return t
     }
 
+    /// Trading counters since the shard started (closed markets and the open one).
+    private var tradingCounters: TradingCounters { closedCounters + (market?.counters ?? TradingCounters()) }
+
     // MARK: Events
 
     public mutating func handle(_ event: ShardEvent, now: Double) -> [ShardAction] {
+        let leasesBefore = market?.leases ?? [:]
+        let out = dispatch(event, now: now)
+        let leasesAfter = market?.leases ?? [:]
+        guard leasesBefore != leasesAfter else { return out }
+        return out + leaseChanges(from: leasesBefore, to: leasesAfter)
+    }
+
+    /// The leases granted and ended by an event, for the audit log (a lease renewed keeps its id).
+    private func leaseChanges(from before: [LeaseID: TradingShard.Lease], to after: [LeaseID: TradingShard.Lease]) -> [ShardAction] {
+        func names(_ lease: TradingShard.Lease) -> (String, String, String) {
+            let buyer = clusterRacks.indices.contains(lease.buyer) ? clusterRacks[lease.buyer].shardID : "rack #\(lease.buyer)"
+            return (TradingWire.leaseID(lease.id), buyer, TradingWire.jobID(lease.job))
+        }
+        var out: [ShardAction] = []
+        for (id, lease) in before.sorted(by: { $0.key < $1.key }) where after[id] == nil {
+            let (l, b, j) = names(lease)
+            out.append(.leaseEnded(lease: l, buyer: b, job: j))
+        }
+        for (id, lease) in after.sorted(by: { $0.key < $1.key }) where before[id] == nil {
+            let (l, b, j) = names(lease)
+            out.append(.leaseGranted(lease: l, buyer: b, job: j))
+        }
+        return out
+    }
+
+    private mutating func dispatch(_ event: ShardEvent, now: Double) -> [ShardAction] {
         switch event {
         case .tick: return tick(now: now)
         case .agentReport(let agentID, let address, let nodes, let progress, let at, let isRegister):
@@ -362,13 +408,17 @@ public struct ShardCore: Sendable {
         guard !roundPending, now >= nextRoundAt else { return [] }
         roundPending = true
         roundStartedAt = nextRoundAt
-        while nextRoundAt <= now { nextRoundAt += settings.roundSeconds }
+        // The next multiple of the round length (a catch-up round may have started between them).
+        nextRoundAt = ((now / settings.roundSeconds).rounded(.down) + 1) * settings.roundSeconds
         return [.pollGateway]
     }
 
-    /// With the gateway's jobs known: trade first (the market), or plan at once.
+    /// With the gateway's jobs known: trade first (the market), or plan at once. A catch-up round
+    /// (started off the common round boundaries, after the market closed mid-window) is planned
+    /// without a market: the other shards' markets for that interval are over.
     private mutating func startRound(now: Double) -> [ShardAction] {
-        market == nil ? planRound(now: now) : openMarket(now: now)
+        let onBoundary = (roundStartedAt / settings.roundSeconds).rounded() * settings.roundSeconds == roundStartedAt
+        return market == nil || !onBoundary ? planRound(now: now) : openMarket(now: now)
     }
 
     // MARK: Gateway
@@ -617,7 +667,7 @@ public struct ShardCore: Sendable {
         remote = Set(market.confirmedDeals.keys.compactMap { homeIDs[$0] })
         let active = jobs.values.filter { $0.runnable || $0.guest }.sorted { $0.seq < $1.seq }
         out += apply(outcome.assignments, active: active, now: now, wasRemote: before)
-        let c = market.counters
+        let c = tradingCounters
         out.append(.log(
             .info,
             "market round \(window.round): \(market.phaseIndex) phases; offers sent \(c.offersSent), received \(c.offersReceived), accepted \(c.accepts), rejected \(c.rejects) (totals); \(market.leases.count) leases held; guests here: [\(guestIDs.sorted().joined(separator: ", "))]; home jobs on other racks: [\(remote.sorted().joined(separator: ", "))]"))
@@ -876,7 +926,7 @@ public struct ShardCore: Sendable {
     // MARK: Adoption
 
     private mutating func adopt(_ rack: RackSpec, formerShard: String, now: Double) -> [ShardAction] {
-        var out = leaveMarket(now: now, reason: "adopting rack \(rack.id)")
+        var out = leaveMarket(now: now, reason: "adopting rack \(rack.id); trading stays off (the market's participants are the config's racks)")
         if !homeShards.contains(formerShard) { homeShards.append(formerShard) }
         guard !racks.contains(where: { $0.id == rack.id }) else { return out }
         racks.append(rack)
@@ -892,14 +942,15 @@ public struct ShardCore: Sendable {
         return out
     }
 
-    /// Trading ends for good when the shard's pool changes (the market's GPU groups come from the
+    /// The market closes when the shard's pool changes (the market's GPU groups come from the
     /// cluster config): guests are stopped (their leases end; their home shards take them
-    /// back), home jobs on other racks' leases go back to the queue here.
+    /// back), home jobs on other racks' leases go back to the queue here. After an adoption it
+    /// stays closed; after a node failure `rejoinMarket` re-opens it on the GPUs left.
     private mutating func leaveMarket(now: Double, reason: String) -> [ShardAction] {
         guard let closing = market else { return [] }
-        lastCounters = closing.counters
+        closedCounters = closedCounters + closing.counters
         market = nil
-        var out: [ShardAction] = [.log(.warning, "trading off from now on: \(reason)")]
+        var out: [ShardAction] = [.log(.warning, "market closed: \(reason)")]
         if window != nil {
             // The round in progress waited for the market: plan it at the next tick, without one.
             // (Left pending, it held up every later round: an adopting shard stopped scheduling.)
@@ -916,6 +967,25 @@ public struct ShardCore: Sendable {
         }
         remote = []
         return out
+    }
+
+    /// Re-opens the market after a node failure, on the GPUs left: a fresh `TradingShard` (no
+    /// leases, no deals; `leaveMarket` ended them) over the rebuilt planner, in the same layout.
+    /// The others still see this rack's groups at their configured size; an offer for more GPUs
+    /// than are left is refused as invalid. When a whole group is gone (its last node failed) the
+    /// local groups no longer line up with the layout, and trading stays off.
+    private mutating func rejoinMarket() -> [ShardAction] {
+        guard let setup = marketSetup, adopted.isEmpty, let local = planner.marketPlanner(valuationPool: setup.valuationPool)
+        else { return [] }
+        let configured = setup.layout.ids[setup.own].map { setup.layout.groups[$0] }
+        guard local.groups.count == configured.count,
+            zip(local.groups, configured).allSatisfy({ $0.typeIndex == $1.typeIndex && $0.serverSize == $1.serverSize })
+        else {
+            return [.log(.warning, "trading stays off: a GPU group of this rack lost its last node")]
+        }
+        market = TradingShard(id: setup.own, layout: setup.layout, planner: local, parameters: setup.parameters)
+        let gpus = local.groups.reduce(0) { $0 + $1.capacity }
+        return [.log(.info, "trading again from the next round, on the \(gpus) GPUs left")]
     }
 
     /// Hands back the racks adopted from `shard`, which is alive again (finding 4 of
@@ -1005,7 +1075,8 @@ public struct ShardCore: Sendable {
         do {
             rebuilt = try ShardPlanner(
                 policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-                restartSeconds: settings.restartSeconds, excludedNodes: failedNodes, network: settings.network)
+                restartSeconds: settings.restartSeconds, excludedNodes: failedNodes, allTypes: marketSetup?.allTypes ?? [],
+                network: settings.network)
         } catch {
             return "\(error)"
         }
@@ -1037,6 +1108,7 @@ public struct ShardCore: Sendable {
         let newlyFailed = nodes.filter { $0.health == .failed && !failedNodes.contains($0.nodeID) }.map(\.nodeID)
         guard !newlyFailed.isEmpty else { return [] }
         var out: [ShardAction] = [.log(.warning, "node\(newlyFailed.count == 1 ? "" : "s") \(newlyFailed.joined(separator: ", ")) failed: out of the pool")]
+        let wasTrading = market != nil
         out += leaveMarket(now: now, reason: "its pool changed (node failure)")
         failedNodes.formUnion(newlyFailed)
         for job in runningJobs where job.workers.contains(where: { newlyFailed.contains(planner.slots[$0].nodeID) }) {
@@ -1048,6 +1120,7 @@ public struct ShardCore: Sendable {
             out.append(transition(j, .pending, at: at, reason: "node failed; back to the queue from its checkpoint"))
         }
         if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
+        if wasTrading { out += rejoinMarket() }
         return out
     }
 

@@ -86,6 +86,32 @@ final class AuditorTests: XCTestCase {
         XCTAssertEqual(report.violations.count, 1)
     }
 
+    /// An agent that finds a newer shared checkpoint during the restart delay restarts the worker
+    /// from it on the same GPUs: the first start never computed from its steps.
+    func testStartRaisedBeforeItComputesIsJudgedByTheRaise() {
+        func events(raiseAt: Double) -> [AuditEvent] {
+            var list = cleanEvents.filter { $0.job != "j-000001" || $0.t <= 60 }
+            var first = ev(65, "agent-r1", "worker_start", job: "j-000001", gpus: ["h0"], steps: 0)
+            first.resumeAt = 95
+            list.append(first)
+            list.append(ev(raiseAt, "agent-r1", "worker_stop", job: "j-000001", gpus: ["h0"], steps: 500, checkpoint: 500))
+            list.append(ev(raiseAt, "agent-r1", "worker_start", job: "j-000001", gpus: ["h0"], steps: 500))
+            return list
+        }
+        let raised = Auditor().audit(events: events(raiseAt: 80), jobs: cleanJobs, acknowledged: [])
+        XCTAssertTrue(raised.passed, "\(raised.violations)")
+        // Raised after the worker began to compute: the first start counts.
+        let late = Auditor().audit(events: events(raiseAt: 100), jobs: cleanJobs, acknowledged: [])
+        XCTAssertEqual(late.violations.map(\.invariant), ["progress_kept"])
+        XCTAssertEqual(late.violations.first?.time, 65)
+        // The field round-trips as resume_at.
+        var start = ev(1, "a", "worker_start")
+        start.resumeAt = 31
+        let json = String(decoding: try! JSONEncoder().encode(start), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"resume_at\":31"), json)
+        XCTAssertEqual(try! JSONDecoder().decode(AuditEvent.self, from: Data(json.utf8)).resumeAt, 31)
+    }
+
     func testLeaseThatNeverEnds() {
         var events = cleanEvents.filter { $0.ev != "lease_ended" }
         events.append(ev(120, "shard-r1", "lease_granted", job: "j-000002", gpus: ["g3"], lease: "L2"))
@@ -95,6 +121,9 @@ final class AuditorTests: XCTestCase {
         XCTAssertEqual(report.violations[0].job, "j-000002")
         XCTAssertEqual(report.violations[0].gpu, "g2")
         XCTAssertTrue(report.violations[0].detail.contains("L1"))
+        // Its owner (shard-r0 in these events) restarting ends it.
+        events.append(ev(140, "shard-r0", "process_start"))
+        XCTAssertTrue(Auditor().audit(events: events, jobs: cleanJobs, acknowledged: []).passed)
     }
 
     func testAcknowledgedJobMissing() {

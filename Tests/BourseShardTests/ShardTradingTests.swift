@@ -32,6 +32,8 @@ private extension Array where Element == ShardAction {
     var transitions: [JobTransition] { compactMap { if case .reportTransition(let t) = $0 { t } else { nil } } }
     var trades: [TradingMessage] { compactMap { if case .sendTrade(let m) = $0 { m } else { nil } } }
     var logs: [String] { compactMap { if case .log(_, let text) = $0 { text } else { nil } } }
+    var leasesGranted: [String] { compactMap { if case .leaseGranted(let l, let b, let j) = $0 { "\(l) \(b) \(j)" } else { nil } } }
+    var leasesEnded: [String] { compactMap { if case .leaseEnded(let l, let b, let j) = $0 { "\(l) \(b) \(j)" } else { nil } } }
 }
 
 /// Both racks' shards, their trading messages delivered one tick later (and gossip each tick).
@@ -101,6 +103,8 @@ struct ShardTradingTests {
         #expect(!out[1].commands.contains { $0.jobID == "j-000001" && $0.kind == .start })
         #expect(!out[1].transitions.contains { $0.jobID == "j-000001" })
         #expect(shards.cores[1].remote == ["j-000001"])
+        // The owner's lease goes to the audit log.
+        #expect(owner.leasesGranted == ["L0.1 shard-r1 j-000001"], "\(owner.leasesGranted)")
         #expect(out[0].logs.contains { $0.contains("market round 1:") && $0.contains("guests here: [j-000001]") })
         // The digest gossips the owner's asks and what its market did (for `bourse report`).
         let digest = shards.cores[0].digest
@@ -143,8 +147,8 @@ struct ShardTradingTests {
         #expect(shards.cores[0].jobs.isEmpty)
     }
 
-    @Test("a node failure ends trading on that shard: guests stop, its jobs on other racks come home")
-    func nodeFailureLeavesMarket() throws {
+    @Test("a node failure closes the shard's market (guests stop) and re-opens it on the GPUs left")
+    func nodeFailureReopensMarket() throws {
         var shards = try TwoShards()
         _ = shards.round(at: 0, listing: [])
         _ = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
@@ -154,10 +158,38 @@ struct ShardTradingTests {
                 agentID: "agent-r0", address: "", nodes: [NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)], jobs: [],
                 at: 400, isRegister: false),
             now: 400)
-        #expect(shards.cores[0].market == nil)
-        #expect(out.logs.contains { $0.contains("trading off from now on") })
+        #expect(out.logs.contains { $0.contains("market closed: its pool changed (node failure)") })
+        #expect(out.logs.contains { $0.contains("trading again from the next round, on the 2 GPUs left") }, "\(out.logs)")
         #expect(shards.cores[0].jobs["j-000001"] == nil)
         #expect(out.commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
+        #expect(out.leasesEnded.count == 1 && out.leasesEnded[0].hasSuffix("shard-r1 j-000001"), "\(out.leasesEnded)")
+        let market = try #require(shards.cores[0].market)
+        #expect(market.leases.isEmpty && market.planner.groups.map(\.capacity) == [2])
+        // The next rounds: r1's job gets a lease again, on the node that is left; totals go on.
+        let offersBefore = shards.cores[1].digest.trading?.offersSent ?? 0
+        var starts: [WorkerCommand] = []
+        for start in [720.0, 1080] {
+            starts += shards.round(at: start, listing: [status("j-000001", home: "shard-r1")])[0].commands.filter { $0.kind == .start }
+        }
+        let start = try #require(starts.first { $0.jobID == "j-000001" }, "no lease on the GPUs left")
+        #expect(start.gpuIDs.allSatisfy { $0.hasPrefix("r0-n0-") })
+        #expect(shards.cores[0].jobs["j-000001"]?.guest == true)
+        #expect((shards.cores[0].digest.trading?.accepts ?? 0) >= 2, "accepts before and after the failure add up")
+        #expect((shards.cores[1].digest.trading?.offersSent ?? 0) > offersBefore)
+    }
+
+    @Test("a rack whose last node of a GPU group fails stays out of the market")
+    func lastNodeOfAGroupKeepsTradingOff() throws {
+        var shards = try TwoShards()
+        _ = shards.round(at: 0, listing: [])
+        let out = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r0", address: "",
+                nodes: [NodeReport(nodeID: "r0-n0", rack: "r0", health: .failed), NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)],
+                jobs: [], at: 400, isRegister: false),
+            now: 400)
+        #expect(shards.cores[0].market == nil)
+        #expect(out.logs.contains { $0.contains("trading stays off") }, "\(out.logs)")
     }
 
     @Test("a shard that adopts a rack while its market is open goes on scheduling rounds, without a market")
@@ -171,7 +203,7 @@ struct ShardTradingTests {
         _ = shards.cores[0].handle(.gatewayJobs(list), now: 720)
         #expect(shards.cores[0].roundPending)
         let adopted = shards.cores[0].handle(.adoptRack(racks[1], formerShard: "shard-r1"), now: 730)
-        #expect(adopted.logs.contains { $0.contains("trading off from now on") })
+        #expect(adopted.logs.contains { $0.contains("market closed: adopting rack r1; trading stays off") })
         #expect(shards.cores[0].market == nil && !shards.cores[0].roundPending)
         // The next tick starts a round; r1's agent registers; both home jobs get GPUs.
         #expect(shards.cores[0].handle(.tick, now: 735).contains { if case .pollGateway = $0 { true } else { false } })
