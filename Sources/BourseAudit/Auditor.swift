@@ -59,7 +59,8 @@ public struct AuditReport: Sendable, Hashable, Codable {
 /// - `progress_kept`: no worker resumes below the job's last checkpoint (`checkpoint` events and
 ///   the checkpoints of `worker_stop`s). A start that the agent raised to a newer shared
 ///   checkpoint before the worker began to compute (`resume_at`) is judged by the raised start.
-/// - `leases_end`: every `lease_granted` has its `lease_ended`, or its owner restarted.
+/// - `leases_end`: every `lease_granted` has its `lease_ended`, or its owner restarted or had its
+///   rack adopted.
 /// - `acknowledged_present`: every job id a client got an acknowledgement for is in the store.
 public struct Auditor: Sendable {
     /// Steps of slack for `progress_kept` (floating-point progress).
@@ -166,8 +167,10 @@ public struct Auditor: Sendable {
             var open: [String: AuditEvent] = [:]
             var granted = 0
             for e in ordered {
-                // A restarted owner starts without leases: the ones it held ended with it.
+                // A restarted owner starts without leases, and a dead owner's rack adopted by
+                // another shard takes them with it: the ones it held ended.
                 if e.ev == "process_start" { open = open.filter { $0.value.owner != e.proc } }
+                if e.ev == "rack_adopted", let dead = e.owner { open = open.filter { $0.value.owner != dead } }
                 guard let lease = e.lease else { continue }
                 if e.ev == "lease_granted" { open[lease] = e; granted += 1 }
                 if e.ev == "lease_ended" { open[lease] = nil }

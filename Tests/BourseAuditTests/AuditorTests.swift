@@ -121,9 +121,16 @@ final class AuditorTests: XCTestCase {
         XCTAssertEqual(report.violations[0].job, "j-000002")
         XCTAssertEqual(report.violations[0].gpu, "g2")
         XCTAssertTrue(report.violations[0].detail.contains("L1"))
-        // Its owner (shard-r0 in these events) restarting ends it.
-        events.append(ev(140, "shard-r0", "process_start"))
-        XCTAssertTrue(Auditor().audit(events: events, jobs: cleanJobs, acknowledged: []).passed)
+        // Its owner (shard-r0 in these events) restarting ends it, and so does its rack's adoption.
+        var restarted = events
+        restarted.append(ev(140, "shard-r0", "process_start"))
+        XCTAssertTrue(Auditor().audit(events: restarted, jobs: cleanJobs, acknowledged: []).passed)
+        var adopted = events
+        adopted.append(AuditEvent(t: 140, wall: 0, proc: "shard-r1", ev: "rack_adopted", reason: "rack r0 adopted by shard-r1", owner: "shard-r0"))
+        XCTAssertTrue(Auditor().audit(events: adopted, jobs: cleanJobs, acknowledged: []).passed)
+        // Another shard's adoption does not.
+        adopted[adopted.count - 1].owner = "shard-r2"
+        XCTAssertFalse(Auditor().audit(events: adopted, jobs: cleanJobs, acknowledged: []).passed)
     }
 
     func testAcknowledgedJobMissing() {
