@@ -491,7 +491,7 @@ public actor Shard {
     // MARK: Queries for tests and diagnostics
 
     public var members: [SWIM.MemberState] { [swim.selfState] + swim.members }
-    /// True while this shard trades (policy bourse, several racks, not turned off, pool unchanged).
+    /// True while this shard trades (policy bourse, several racks, not turned off, no rack adopted).
     public var trading: Bool { core.market != nil }
     public var completedCount: Int { core.completedCount }
 }

@@ -255,17 +255,13 @@ public struct ShardCore: Sendable {
         let trading = settings.trading.enabled && PolicyCatalog.isBourse(policy) && clusterRacks.count > 1 && own != nil
         // Trading shards share the cluster's type list, so type indices agree across the market.
         let allTypes = trading ? clusterRacks.flatMap { $0.nodes.flatMap { $0.gpuIDs.map(\.type) } } : []
-        self.planner = try ShardPlanner(
-            policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-            restartSeconds: settings.restartSeconds, allTypes: allTypes, network: settings.network)
+        func makePlanner(_ racks: [RackSpec]) throws -> ShardPlanner {
+            try Self.makeShardPlanner(racks, allTypes: allTypes, policy: policy, table: table, settings: settings)
+        }
+        self.planner = try makePlanner(racks)
         if trading, let own {
-            func rackPlanner(_ racks: [RackSpec]) throws -> ShardPlanner {
-                try ShardPlanner(
-                    policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-                    restartSeconds: settings.restartSeconds, allTypes: allTypes, network: settings.network)
-            }
-            let cluster = try rackPlanner(clusterRacks).pool
-            let groups = try clusterRacks.map { rack in try rackPlanner([rack]).marketPlanner(valuationPool: cluster)!.groups }
+            let cluster = try makePlanner(clusterRacks).pool
+            let groups = try clusterRacks.map { rack in try makePlanner([rack]).marketPlanner(valuationPool: cluster)!.groups }
             var parameters = TradingParameters()
             parameters.leaseSeconds = settings.trading.leaseSeconds
             parameters.offerTimeoutPhases = settings.trading.offerTimeoutPhases
@@ -915,9 +911,7 @@ public struct ShardCore: Sendable {
         guard let own = clusterRacks.firstIndex(where: { $0.shardID == settings.shardID }) else { return nil }
         let order = clusterRacks[(own + 1)...] + clusterRacks[..<own]
         for rack in order where !racks.contains(where: { $0.id == rack.id }) {
-            guard let candidate = try? ShardPlanner(
-                policy: policy, racks: [rack], table: table, roundSeconds: settings.roundSeconds,
-                restartSeconds: settings.restartSeconds, network: settings.network) else { continue }
+            guard let candidate = try? Self.makeShardPlanner([rack], policy: policy, table: table, settings: settings) else { continue }
             if candidate.canRun(input(job, now: now)) { return rack.shardID }
         }
         return nil
@@ -1073,10 +1067,8 @@ public struct ShardCore: Sendable {
         let oldSlots = planner.slots
         let rebuilt: ShardPlanner
         do {
-            rebuilt = try ShardPlanner(
-                policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
-                restartSeconds: settings.restartSeconds, excludedNodes: failedNodes, allTypes: marketSetup?.allTypes ?? [],
-                network: settings.network)
+            rebuilt = try Self.makeShardPlanner(
+                racks, excluding: failedNodes, allTypes: marketSetup?.allTypes ?? [], policy: policy, table: table, settings: settings)
         } catch {
             return "\(error)"
         }
@@ -1144,10 +1136,7 @@ public struct ShardCore: Sendable {
         if job.isPlaced, !job.guest, let last = lastRoundAt {
             planner.recordExecution(job: job.seq, typeIndex: job.typeIndex!, seconds: max(0, finishAt - last))
         }
-        if !job.guest { planner.removeJob(job.seq) }
-        jobs[job.id] = nil
-        deferredStarts[job.id] = nil
-        placedHere.remove(job.id)
+        remove(job)
         finished.insert(job.id)
         completedCount += 1
         out.append(.log(.info, "\(job.id) completed at \(finishAt)"))
@@ -1166,6 +1155,17 @@ public struct ShardCore: Sendable {
     }
 
     // MARK: Helpers
+
+    /// A planner over `racks` (minus `excludedNodes`) with the shard's policy, round, restart
+    /// delay and network; `allTypes` fixes the type order (trading shards: the cluster's types).
+    private static func makeShardPlanner(
+        _ racks: [RackSpec], excluding excludedNodes: Set<String> = [], allTypes: [String] = [], policy: String,
+        table: ThroughputTable, settings: ShardSettings
+    ) throws -> ShardPlanner {
+        try ShardPlanner(
+            policy: policy, racks: racks, table: table, roundSeconds: settings.roundSeconds,
+            restartSeconds: settings.restartSeconds, excludedNodes: excludedNodes, allTypes: allTypes, network: settings.network)
+    }
 
     /// A job's planner id: its gateway number ("j-000042" -> 42), which every shard of the
     /// market agrees on; ids of another shape count on from 2^40.
