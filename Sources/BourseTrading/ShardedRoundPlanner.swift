@@ -14,6 +14,8 @@ public struct TradingReport: Sendable, Hashable {
     public var leasesActive = 0
     /// Jobs placed across several shards, summed over rounds.
     public var spreadJobs = 0
+    /// Jobs moved to the shard whose lease they ran on (`Configuration.rehome`).
+    public var rehomed = 0
     /// Jobs dropped for the round because a part of their deal was not placed (a lost commit).
     public var incompleteDeals = 0
     /// Per measured round: sharded objective / centralised objective on the same snapshot.
@@ -46,6 +48,7 @@ public struct TradingReport: Sendable, Hashable {
             "deals_failed": Double(counters.dealsFailed),
             "spread_jobs_per_round": Double(spreadJobs) / r,
             "incomplete_deals": Double(incompleteDeals),
+            "jobs_rehomed": Double(rehomed),
             "messages": Double(counters.messagesSent),
             "messages_per_round": Double(counters.messagesSent) / r,
             "phases_per_round_mean": Double(phases) / r,
@@ -76,6 +79,9 @@ public struct ShardedRoundPlanner: RoundPlanner {
         public var network = InMemoryNetwork<TradingMessage>.Settings()
         /// A round's trading stops after this many phases even if messages are in flight.
         public var maxPhases = 40
+        /// A job whose whole deal is one other shard's lease becomes that shard's home job from
+        /// the next round (the gateway's home is a first guess; where the job runs is a better one).
+        public var rehome = true
         /// Solve the central problem every round to report the objective ratio.
         public var measureObjective = true
         public var seed: UInt64 = 0
@@ -239,6 +245,7 @@ public struct ShardedRoundPlanner: RoundPlanner {
 
         // Merge: a job runs where its home says it runs, and only with every part placed.
         var merged: [RoundAssignment] = []
+        var moves: [Int: Int] = [:]
         var gpuHolder: [Int: Int] = [:]
         for job in ordered {
             let h = home[job.id]!
@@ -261,6 +268,11 @@ public struct ShardedRoundPlanner: RoundPlanner {
                 assignment = got[0].assignment
             }
             guard let assignment else { continue }
+            if configuration.rehome, let owners = shards[h].confirmedDeals[job.id].map({ Set($0.parts.map(\.owner)) }),
+                owners.count == 1, let owner = owners.first, owner != h
+            {
+                moves[job.id] = owner
+            }
             for w in assignment.workers {
                 if let other = gpuHolder[w] {
                     throw PolicyError("sharded planner: GPU \(w) given to jobs \(other) and \(job.id) in round \(round)")
@@ -286,6 +298,10 @@ public struct ShardedRoundPlanner: RoundPlanner {
         }
         report.counters = shards.map(\.counters).reduce(TradingCounters(), +)
         report.network = network.counters
+        // A job that runs on one other shard's lease moves home there: next round it is that
+        // shard's own job (no renewal to win, no round trip), and its old home's lease ends.
+        for (job, owner) in moves { home[job] = owner }
+        report.rehomed += moves.count
         previous = merged
         return merged.sorted { $0.jobID < $1.jobID }
     }

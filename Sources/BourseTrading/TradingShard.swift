@@ -177,6 +177,16 @@ public struct TradingShard: Sendable {
     private var outside: [Int: (deal: (parts: [(group: Int, units: Int)], value: Double, surplus: Double), gain: Double)] = [:]
     /// Home jobs that stay out of the market for the rest of the round.
     private var stayHome: Set<Int> = []
+    /// What this shard's GPUs cost a home job's deal: the asks without that job (what the other
+    /// home jobs and guests lose), for the jobs the local matching places at home; the others'
+    /// deals use `ownAsksBase` (the matching without them is the same). Refreshed every phase.
+    private var ownAsksWithout: [Int: [Int: MarketAsk]] = [:]
+    private var ownAsksBase: [Int: MarketAsk] = [:]
+    /// A deal failed since the last matching: its job is back home and must be matched (and may
+    /// bid again) in the next phase, even when no message is in flight.
+    private var jobsFreed = false
+    /// Gossip brought prices that moved since the last matching: match (and maybe bid) again.
+    private var asksMoved = false
     /// Replies given, by (buyer, offer id), for duplicates; with the round they were given in.
     private var replies: [OfferKey: (round: Int, reply: TradingMessage)] = [:]
     /// Deals tried this round: (job, parts signature) -> what the parts cost at the known asks
@@ -206,14 +216,33 @@ public struct TradingShard: Sendable {
         Dictionary(uniqueKeysWithValues: layout.ids[id].compactMap { g in asks[g].map { (g, $0) } })
     }
 
-    /// Asks gossiped by other shards (newest wins; own groups are ignored).
+    /// Asks gossiped by other shards (newest wins; own groups are ignored). Prices that moved
+    /// during a round's trading make the shard match again at the next phase, and its jobs that
+    /// had chosen to stay home look at the market again. (The round used to end as soon as no
+    /// message was in flight: a job that stayed home at the round's first, stale, asks, e.g. for
+    /// GPUs a job that just finished held, did not see them free until the next round.)
     public mutating func learnAsks(_ gossip: [Int: MarketAsk]) {
-        for (g, ask) in gossip where layout.groups.indices.contains(g) && layout.groups[g].owner != id { asks[g] = ask }
+        for (g, ask) in gossip where layout.groups.indices.contains(g) && layout.groups[g].owner != id && asks[g] != ask {
+            // New prices: home jobs that stayed home at the old ones look again.
+            if parameters.enabled, phaseIndex > 0, asks[g].map({ Self.moved($0, ask) }) ?? true {
+                stayHome = []
+                asksMoved = true
+            }
+            asks[g] = ask
+        }
     }
 
-    /// Nothing to do until new messages arrive: the inbox is empty and no deal waits for answers.
+    /// Whether an ask moved enough to be worth another look (not float noise).
+    static func moved(_ a: MarketAsk, _ b: MarketAsk) -> Bool {
+        for units in Set(a.costs.keys).union(b.costs.keys) where abs(a.cost(units) - b.cost(units)) > 1e-6 { return true }
+        return abs(a.price - b.price) > 1e-6
+    }
+
+    /// Nothing to do until new messages arrive: the inbox is empty, no deal waits for answers, no
+    /// job is back from a failed deal and no gossiped price moved since the last matching.
     public var isQuiet: Bool {
-        inbox.isEmpty && deals.values.allSatisfy { deal in deal.confirmed || !deal.parts.contains { $0.status == .pending } }
+        inbox.isEmpty && !jobsFreed && !asksMoved
+            && deals.values.allSatisfy { deal in deal.confirmed || !deal.parts.contains { $0.status == .pending } }
     }
 
     /// The jobs of this shard that run on leases this round (after `closeRound`), with their parts.
@@ -232,6 +261,8 @@ public struct TradingShard: Sendable {
         phaseIndex = 0
         population = max(activeJobs, 1)
         tried = [:]
+        jobsFreed = false
+        asksMoved = false
         triedCount = [:]
         tentative = [:]
         outside = [:]
@@ -267,8 +298,13 @@ public struct TradingShard: Sendable {
                 continue
             }
             let gain = value - homeContribution(of: home)
-            guard gain > parameters.minimumGain else {
-                // Home is at least as good now: give the leases back.
+            // A better deal elsewhere at the known asks (restart included) beats staying too.
+            let better = bestDeal(for: home, profile: profile, aging: aging).map { alt in
+                alt.surplus > value + parameters.minimumGain
+                    && Set(alt.parts.map(\.group)) != Set(deal.parts.map(\.marketGroup))
+            } ?? false
+            guard gain > parameters.minimumGain, !better else {
+                // Home, or another deal, is at least as good now: give the leases back.
                 for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
                 deals[job] = nil
                 continue
@@ -452,6 +488,9 @@ public struct TradingShard: Sendable {
                 fresh.append(o)
             }
         }
+        jobsFreed = false
+        asksMoved = false
+        refreshOwnAsks()
         let held = heldLeases
         // Solve; a job the matching sends to the market that would not bid there (its deal is not
         // worth more than its local surplus) stays home: solve again without its outside option.
@@ -535,8 +574,16 @@ public struct TradingShard: Sendable {
     /// Computes this shard's asks from its current matching: per group, the auction price and
     /// the value lost when 1, 2, 4, ... of its GPUs are taken away.
     private mutating func publishAsks() {
-        let (base, _) = localProblem(held: heldLeases)
+        // Leases count as the demands they are (worth their bids): GPUs a guest holds are not free.
+        let guests = leases.values.filter { $0.round == round && !$0.renewing }.map(\.id).sorted()
+        for (g, ask) in askTable(localProblem(held: guests).0) { asks[g] = ask }
+    }
+
+    /// Asks for this shard's groups from a local matching problem: per group the auction price
+    /// and the value lost when 1, 2, 4, ... of its GPUs are taken away.
+    func askTable(_ base: MatchingProblem) -> [Int: MarketAsk] {
         let full = solve(base).value
+        var table: [Int: MarketAsk] = [:]
         for (local, g) in layout.ids[id].enumerated() {
             var costs: [Int: Double] = [:]
             var units = 1
@@ -546,8 +593,9 @@ public struct TradingShard: Sendable {
                 costs[units] = max(0, full - solve(reduced).value)
                 units *= 2
             }
-            asks[g] = MarketAsk(price: localPrices[local], costs: costs)
+            table[g] = MarketAsk(price: localPrices[local], costs: costs)
         }
+        return table
     }
 
     private func rejection(of o: TradeOffer, reason: RejectReason) -> TradeReject {
@@ -623,6 +671,7 @@ public struct TradingShard: Sendable {
             }
             for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
             deals[job] = nil
+            jobsFreed = true
         }
         return out
     }
@@ -685,12 +734,22 @@ public struct TradingShard: Sendable {
         parts: [(group: Int, units: Int)], value: Double, surplus: Double
     )? {
         var best: (parts: [(group: Int, units: Int)], value: Double, surplus: Double)?
+        // This shard's own GPUs in a deal cost what the other home jobs lose (the job's own use of
+        // them is what it leaves by moving, already in its bid): `refreshOwnAsks`.
+        func cost(_ g: Int, _ units: Int) -> Double {
+            guard layout.groups[g].owner == id else { return asks[g]?.cost(units) ?? 0 }
+            return (ownAsksWithout[job.id] ?? ownAsksBase)[g].map { MarketAsk(price: 0, costs: $0.costs).cost(units) } ?? 0
+        }
         func consider(_ parts: [(group: Int, units: Int)], speed: Double) {
             guard speed > 0 else { return }
             let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
-            let cost = parts.reduce(0.0) { $0 + (asks[$1.group]?.cost($1.units) ?? 0) }
+            let cost = parts.reduce(0.0) { $0 + cost($1.group, $1.units) }
             let surplus = value - cost
-            if surplus > (best?.surplus ?? 0) { best = (parts, value, surplus) }
+            guard surplus > (best?.surplus ?? 0) else { return }
+            // A deal already tried this round is tried again only once it got cheaper.
+            let key = DealKey(job: job.id, parts: Dictionary(uniqueKeysWithValues: parts.map { ($0.group, $0.units) }))
+            if let before = tried[key], value - surplus >= before - parameters.minimumGain { return }
+            best = (parts, value, surplus)
         }
         for (cls, members) in classes {
             let byPrice = members.sorted { a, b in
@@ -708,15 +767,9 @@ public struct TradingShard: Sendable {
                     }
                 }
                 // Spread over groups of several shards (at least one remote).
-                var parts: [(group: Int, units: Int)] = []
-                var left = w
-                for g in byPrice where left > 0 {
-                    let take = min(left, layout.groups[g].capacity)
-                    parts.append((g, take))
-                    left -= take
-                }
+                let parts = cheapestSplit(w, over: byPrice, cost: cost) ?? []
                 let owners = Set(parts.map { layout.groups[$0.group].owner })
-                if left == 0, parts.count > 1 || w > cls.size, owners.contains(where: { $0 != id }),
+                if !parts.isEmpty, parts.count > 1 || w > cls.size, owners.contains(where: { $0 != id }),
                     parameters.spreadDeals || owners.count == 1
                 {
                     consider(parts, speed: parts.count == 1 && w <= cls.size ? option.packed[t] : option.spread[t])
@@ -727,6 +780,45 @@ public struct TradingShard: Sendable {
     }
 
     struct ClassKey: Hashable { var type: Int; var size: Int }
+
+    /// Refreshes `ownAsksWithout` / `ownAsksBase` for the current deals and leases.
+    private mutating func refreshOwnAsks() {
+        let free = planner.activeJobs.filter { deals[$0] == nil }.compactMap { homeJobs[$0] }
+        let held = heldLeases
+        let (base, rows) = localProblem(jobs: free, held: held)
+        ownAsksBase = askTable(base)
+        ownAsksWithout = [:]
+        let placed = Set(zip(rows, solve(base).choice).compactMap { $1 == nil ? nil : $0 })
+        for job in free where placed.contains(job.id) {
+            ownAsksWithout[job.id] = askTable(localProblem(jobs: free.filter { $0.id != job.id }, held: held).0)
+        }
+    }
+
+    /// The cheapest way to take `units` GPUs from `groups` (of one class) at the known asks: how
+    /// many from each (a small dynamic program over the groups; ties go to fewer parts). Nil when
+    /// the groups hold fewer GPUs.
+    func cheapestSplit(_ units: Int, over groups: [Int], cost: (Int, Int) -> Double) -> [(group: Int, units: Int)]? {
+        // best[u]: (cost, parts) of taking u GPUs from the groups seen so far.
+        var best: [(cost: Double, parts: [(group: Int, units: Int)])?] = Array(repeating: nil, count: units + 1)
+        best[0] = (0, [])
+        for g in groups {
+            var next = best
+            let capacity = min(layout.groups[g].capacity, units)
+            guard capacity > 0 else { continue }
+            for have in 0..<units {
+                guard let base = best[have] else { continue }
+                for take in 1...min(capacity, units - have) {
+                    // A part is a failure point: a tiny charge per part prefers fewer.
+                    let c = base.cost + cost(g, take) + 1e-9
+                    if next[have + take] == nil || c < next[have + take]!.cost {
+                        next[have + take] = (c, base.parts + [(g, take)])
+                    }
+                }
+            }
+            best = next
+        }
+        return best[units]?.parts
+    }
 
     /// The market's groups by class (GPU type, server size), classes in order.
     static func classes(of layout: MarketLayout) -> [(ClassKey, [Int])] {
@@ -745,15 +837,13 @@ public struct TradingShard: Sendable {
         return gain > parameters.minimumGain ? (deal, gain) : nil
     }
 
-    /// `job`'s best deal elsewhere, unless it was already tried at this price or the job has
-    /// tried enough deals this round.
+    /// `job`'s best deal elsewhere that was not tried yet at this price (a rejected deal is tried
+    /// again only once it got cheaper), unless the job has tried enough deals this round.
     func marketDeal(for job: PolicyJob) -> (parts: [(group: Int, units: Int)], value: Double, surplus: Double)? {
         guard (triedCount[job.id] ?? 0) < parameters.dealsPerJobPerRound,
             let (profile, aging) = planner.valuation(of: job, activeJobs: population),
             let best = bestDeal(for: job, profile: profile, aging: aging)
         else { return nil }
-        let key = DealKey(job: job.id, parts: Dictionary(uniqueKeysWithValues: best.parts.map { ($0.group, $0.units) }))
-        if let before = tried[key], best.value - best.surplus >= before - parameters.minimumGain { return nil }
         return best
     }
 

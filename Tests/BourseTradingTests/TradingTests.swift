@@ -288,6 +288,132 @@ struct TradingTests {
         #expect(buyer.partBids(unknown, bid: 0.4).map { ($0 * 1e9).rounded() } == [0.1e9, 0.3e9])
     }
 
+    @Test("a spread deal takes from each group what costs least there, not all it can from the cheapest first")
+    func cheapestSplitFollowsCosts() {
+        let p = pool(perType: 2)
+        let groups = BourseRoundPlanner(pool: p).groups
+        let layout = MarketLayout(shardGroups: [groups, groups, groups])
+        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p))
+        // Shard 1's v100s: one is free, the second costs 0.5; shard 2's are both free.
+        let contested = layout.id(owner: 1, local: 0)!
+        let idle = layout.id(owner: 2, local: 0)!
+        buyer.learnAsks([contested: MarketAsk(price: 0, costs: [1: 0, 2: 0.5]), idle: MarketAsk(price: 0, costs: [1: 0, 2: 0])])
+        let cost = { (g: Int, u: Int) in buyer.asks[g]!.cost(u) }
+        // Cheapest first by the price of one GPU (both 0) would take both of shard 1's.
+        let split = buyer.cheapestSplit(3, over: [contested, idle], cost: cost)!
+        #expect(split.map(\.group) == [contested, idle] && split.map(\.units) == [1, 2], "\(split)")
+        // Two GPUs: from one group (fewer parts), the free one.
+        let two = buyer.cheapestSplit(2, over: [contested, idle], cost: cost)!
+        #expect(two.map(\.group) == [idle] && two.map(\.units) == [2], "\(two)")
+        #expect(buyer.cheapestSplit(5, over: [contested, idle], cost: cost) == nil)
+    }
+
+    @Test("a job that runs on another shard's lease moves home there (and keeps its GPUs); off, it renews")
+    func rehomeOnLease() throws {
+        let p = pool(perType: 4)
+        // Shard 0 owns the p100s and k80s, shard 1 the v100s; the job arrives first and is homed
+        // at shard 0 (lowest index among the idle), but runs fastest on v100.
+        let split = p.servers.enumerated().map { t, list in list.map { _ in t == 0 ? 1 : 0 } }
+        let fast = job(4, work: 1e7)
+        for rehome in [true, false] {
+            var configuration = ShardedRoundPlanner.Configuration()
+            configuration.rehome = rehome
+            var planner = try ShardedRoundPlanner(
+                pool: p, shardOfServer: split, shards: 2, parameters: .init(), configuration: configuration)
+            planner.addJob(4)
+            let first = try planner.planRound(now: 0, jobs: [fast])
+            #expect(first.first?.typeIndex == 0, "\(first)")
+            #expect(planner.home[4] == (rehome ? 1 : 0))
+            #expect(planner.report.rehomed == (rehome ? 1 : 0))
+            let second = try planner.planRound(now: 360, jobs: [fast])
+            #expect(second.first?.typeIndex == 0 && second.first?.workers == first.first?.workers, "\(second)")
+            #expect(second.first?.keepsPreviousWorkers == true)
+            if rehome {
+                // Home now: shard 0 gave its lease back, nothing was renewed.
+                #expect(planner.shards[0].deals.isEmpty)
+                #expect(planner.report.counters.leasesRenewed == 0)
+            } else {
+                #expect(planner.report.counters.leasesRenewed >= 1)
+            }
+        }
+    }
+
+    @Test("a job whose deal is rejected bids for its next best deal in the same round, though nothing else is in flight")
+    func rejectedJobBidsAgain() throws {
+        let p = pool(perType: 4)
+        // Shard 0 owns the k80s, shard 1 the v100s, shard 2 the p100s.
+        let split = p.servers.enumerated().map { t, list in list.map { _ in [1, 2, 0][t] } }
+        var planner = try ShardedRoundPlanner(pool: p, shardOfServer: split, shards: 3, parameters: .init())
+        // Job 0 runs on v100 only and is nearly done (worth much there): homed at shard 1.
+        let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
+        let holder = PolicyJob(
+            id: 0, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
+            elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
+        // Job 1 is homed at shard 0 (k80). With no asks known yet it bids for the v100s first, is
+        // rejected, and must then bid for the p100s, which beat its k80s at home.
+        let mover = job(1, work: 1e7)
+        planner.addJob(0)
+        planner.addJob(1)
+        let plan = try planner.planRound(now: 0, jobs: [holder, mover])
+        #expect(planner.home[0] == 1)
+        let byJob = Dictionary(uniqueKeysWithValues: plan.map { ($0.jobID, $0) })
+        #expect(byJob[0]?.typeIndex == 0)
+        #expect(byJob[1]?.typeIndex == 1, "job 1 ran on \(byJob[1].map { p.types[$0.typeIndex] } ?? "nothing")")
+        #expect(planner.report.counters.rejects >= 1)
+    }
+
+    @Test("a job on a lease gives it up for a better deal elsewhere instead of renewing it")
+    func leaseGivenUpForBetterDeal() throws {
+        let p = pool(perType: 4)
+        let split = p.servers.enumerated().map { t, list in list.map { _ in [1, 2, 0][t] } }
+        var configuration = ShardedRoundPlanner.Configuration()
+        configuration.rehome = false  // job 1 stays shard 0's job and runs on leases
+        var planner = try ShardedRoundPlanner(
+            pool: p, shardOfServer: split, shards: 3, parameters: .init(), configuration: configuration)
+        // Round 1 as in the test above: job 0 holds the v100s, job 1 leases shard 2's p100s.
+        let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
+        let holder = PolicyJob(
+            id: 0, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
+            elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
+        let mover = job(1, work: 1e7)
+        planner.addJob(0)
+        planner.addJob(1)
+        let first = try planner.planRound(now: 0, jobs: [holder, mover])
+        #expect(first.first { $0.jobID == 1 }?.typeIndex == 1)
+        // Job 0 finishes: the v100s are free. Once their asks say so, job 1 takes them rather
+        // than renewing its p100 lease.
+        planner.removeJob(0)
+        var types: [Int?] = []
+        for r in 1...3 {
+            let plan = try planner.planRound(now: Double(r) * 360, jobs: [mover])
+            types.append(plan.first?.typeIndex)
+        }
+        #expect(types.last == 0, "job 1 ran on types \(types) in rounds 2-4")
+    }
+
+    @Test("GPUs freed when a job finishes are bought in the same round, though the round began with the old asks")
+    func freedGPUsBoughtAtOnce() throws {
+        let p = pool(perType: 4)
+        // Shard 0 owns the p100s and k80s, shard 1 the v100s.
+        let split = p.servers.enumerated().map { t, list in list.map { _ in t == 0 ? 1 : 0 } }
+        var planner = try ShardedRoundPlanner(pool: p, shardOfServer: split, shards: 2, parameters: .init())
+        let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
+        let holder = PolicyJob(
+            id: 0, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
+            elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
+        let mover = job(1, work: 1e7)
+        planner.addJob(0)
+        planner.addJob(1)
+        let first = try planner.planRound(now: 0, jobs: [holder, mover])
+        #expect(planner.home[1] == 0)
+        #expect(first.first { $0.jobID == 0 }?.typeIndex == 0 && first.first { $0.jobID == 1 }?.typeIndex != 0)
+        // Job 0 finished. Round 2 opens with shard 1's asks from round 1 (its v100s taken); the
+        // asks gossiped during the round say they are free, and job 1 buys them.
+        planner.removeJob(0)
+        let second = try planner.planRound(now: 360, jobs: [mover])
+        #expect(second.first?.typeIndex == 0, "job 1 ran on \(second.first.map { p.types[$0.typeIndex] } ?? "nothing")")
+    }
+
     @Test("the in-memory network is deterministic per seed, loses, duplicates and reorders")
     func networkFaults() {
         var settings = InMemoryNetwork<Int>.Settings()
