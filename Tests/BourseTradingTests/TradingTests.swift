@@ -33,6 +33,37 @@ private func job(_ id: Int, work: Double, arrivedAgo: Double = 0, fixed: Int? = 
         elastic: ElasticProfile(totalWork: work, options: options))
 }
 
+/// A job that runs on 4 v100s only and is nearly done: worth much there, so it keeps them.
+private func nearlyDoneOnV100(_ id: Int) -> PolicyJob {
+    let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
+    return PolicyJob(
+        id: id, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
+        elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
+}
+
+/// Shard 0 of three identical shards (2 GPUs of each type), and the market's layout.
+private func threeShardBuyer() -> (TradingShard, MarketLayout) {
+    let p = pool(perType: 2)
+    let groups = BourseRoundPlanner(pool: p).groups
+    let layout = MarketLayout(shardGroups: [groups, groups, groups])
+    return (TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p)), layout)
+}
+
+/// The contest of the tests below: 4 GPUs of each type, shard k owning the GPUs of type t when
+/// `owners[t] == k`; job 0 (`nearlyDoneOnV100`) and job 1 (an elastic job, fastest on v100)
+/// added in that order. Returns the planner and the two jobs.
+private func contest(owners: [Int], configuration: ShardedRoundPlanner.Configuration = .init()) throws -> (
+    ShardedRoundPlanner, holder: PolicyJob, mover: PolicyJob
+) {
+    let p = pool(perType: 4)
+    let split = p.servers.enumerated().map { t, list in list.map { _ in owners[t] } }
+    var planner = try ShardedRoundPlanner(
+        pool: p, shardOfServer: split, shards: Set(owners).count, parameters: .init(), configuration: configuration)
+    planner.addJob(0)
+    planner.addJob(1)
+    return (planner, nearlyDoneOnV100(0), job(1, work: 1e7))
+}
+
 /// Shards own servers round-robin by type: shard k gets servers s with s % shards == k.
 private func roundRobin(_ pool: WorkerPool, shards: Int) -> [[Int]] {
     pool.servers.map { list in list.indices.map { $0 % shards } }
@@ -268,10 +299,7 @@ struct TradingTests {
 
     @Test("a spread deal's bid covers each owner's ask first and shares the rest per GPU")
     func partBidsCoverAsks() {
-        let p = pool(perType: 2)
-        let groups = BourseRoundPlanner(pool: p).groups
-        let layout = MarketLayout(shardGroups: [groups, groups, groups])
-        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p))
+        var (buyer, layout) = threeShardBuyer()
         // Group 0 of shard 1 is contested (2 GPUs cost 0.3), group 0 of shard 2 idle.
         let contested = layout.id(owner: 1, local: 0)!
         let idle = layout.id(owner: 2, local: 0)!
@@ -290,13 +318,10 @@ struct TradingTests {
 
     @Test("a spread deal takes from each group what costs least there, not all it can from the cheapest first")
     func cheapestSplitFollowsCosts() {
-        let p = pool(perType: 2)
-        let groups = BourseRoundPlanner(pool: p).groups
-        let layout = MarketLayout(shardGroups: [groups, groups, groups])
-        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p))
+        var (buyer, _) = threeShardBuyer()
         // Shard 1's v100s: one is free, the second costs 0.5; shard 2's are both free.
-        let contested = layout.id(owner: 1, local: 0)!
-        let idle = layout.id(owner: 2, local: 0)!
+        let contested = buyer.layout.id(owner: 1, local: 0)!
+        let idle = buyer.layout.id(owner: 2, local: 0)!
         buyer.learnAsks([contested: MarketAsk(price: 0, costs: [1: 0, 2: 0.5]), idle: MarketAsk(price: 0, costs: [1: 0, 2: 0])])
         let cost = { (g: Int, u: Int) in buyer.asks[g]!.cost(u) }
         // Cheapest first by the price of one GPU (both 0) would take both of shard 1's.
@@ -340,44 +365,25 @@ struct TradingTests {
 
     @Test("a job whose deal is rejected bids for its next best deal in the same round, though nothing else is in flight")
     func rejectedJobBidsAgain() throws {
-        let p = pool(perType: 4)
-        // Shard 0 owns the k80s, shard 1 the v100s, shard 2 the p100s.
-        let split = p.servers.enumerated().map { t, list in list.map { _ in [1, 2, 0][t] } }
-        var planner = try ShardedRoundPlanner(pool: p, shardOfServer: split, shards: 3, parameters: .init())
-        // Job 0 runs on v100 only and is nearly done (worth much there): homed at shard 1.
-        let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
-        let holder = PolicyJob(
-            id: 0, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
-            elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
-        // Job 1 is homed at shard 0 (k80). With no asks known yet it bids for the v100s first, is
-        // rejected, and must then bid for the p100s, which beat its k80s at home.
-        let mover = job(1, work: 1e7)
-        planner.addJob(0)
-        planner.addJob(1)
+        // Shard 0 owns the k80s, shard 1 the v100s, shard 2 the p100s. Job 0 runs on v100 only
+        // (homed at shard 1) and is nearly done. Job 1 is homed at shard 0 (k80). With no asks
+        // known yet it bids for the v100s first, is rejected, and must then bid for the p100s,
+        // which beat its k80s at home.
+        var (planner, holder, mover) = try contest(owners: [1, 2, 0])
         let plan = try planner.planRound(now: 0, jobs: [holder, mover])
         #expect(planner.home[0] == 1)
         let byJob = Dictionary(uniqueKeysWithValues: plan.map { ($0.jobID, $0) })
         #expect(byJob[0]?.typeIndex == 0)
-        #expect(byJob[1]?.typeIndex == 1, "job 1 ran on \(byJob[1].map { p.types[$0.typeIndex] } ?? "nothing")")
+        #expect(byJob[1]?.typeIndex == 1, "job 1 ran on type \(byJob[1].map { "\($0.typeIndex)" } ?? "none")")
         #expect(planner.report.counters.rejects >= 1)
     }
 
     @Test("a job on a lease gives it up for a better deal elsewhere instead of renewing it")
     func leaseGivenUpForBetterDeal() throws {
-        let p = pool(perType: 4)
-        let split = p.servers.enumerated().map { t, list in list.map { _ in [1, 2, 0][t] } }
         var configuration = ShardedRoundPlanner.Configuration()
         configuration.rehome = false  // job 1 stays shard 0's job and runs on leases
-        var planner = try ShardedRoundPlanner(
-            pool: p, shardOfServer: split, shards: 3, parameters: .init(), configuration: configuration)
         // Round 1 as in the test above: job 0 holds the v100s, job 1 leases shard 2's p100s.
-        let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
-        let holder = PolicyJob(
-            id: 0, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
-            elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
-        let mover = job(1, work: 1e7)
-        planner.addJob(0)
-        planner.addJob(1)
+        var (planner, holder, mover) = try contest(owners: [1, 2, 0], configuration: configuration)
         let first = try planner.planRound(now: 0, jobs: [holder, mover])
         #expect(first.first { $0.jobID == 1 }?.typeIndex == 1)
         // Job 0 finishes: the v100s are free. Once their asks say so, job 1 takes them rather
@@ -393,17 +399,8 @@ struct TradingTests {
 
     @Test("GPUs freed when a job finishes are bought in the same round, though the round began with the old asks")
     func freedGPUsBoughtAtOnce() throws {
-        let p = pool(perType: 4)
         // Shard 0 owns the p100s and k80s, shard 1 the v100s.
-        let split = p.servers.enumerated().map { t, list in list.map { _ in t == 0 ? 1 : 0 } }
-        var planner = try ShardedRoundPlanner(pool: p, shardOfServer: split, shards: 2, parameters: .init())
-        let v100Only = ElasticOption(workers: 4, packed: [12, 0, 0], spread: [12, 0, 0])
-        let holder = PolicyJob(
-            id: 0, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 5_000, timeSinceArrival: 0,
-            elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
-        let mover = job(1, work: 1e7)
-        planner.addJob(0)
-        planner.addJob(1)
+        var (planner, holder, mover) = try contest(owners: [1, 0, 0])
         let first = try planner.planRound(now: 0, jobs: [holder, mover])
         #expect(planner.home[1] == 0)
         #expect(first.first { $0.jobID == 0 }?.typeIndex == 0 && first.first { $0.jobID == 1 }?.typeIndex != 0)
@@ -411,7 +408,7 @@ struct TradingTests {
         // asks gossiped during the round say they are free, and job 1 buys them.
         planner.removeJob(0)
         let second = try planner.planRound(now: 360, jobs: [mover])
-        #expect(second.first?.typeIndex == 0, "job 1 ran on \(second.first.map { p.types[$0.typeIndex] } ?? "nothing")")
+        #expect(second.first?.typeIndex == 0, "job 1 ran on type \(second.first.map { "\($0.typeIndex)" } ?? "none")")
     }
 
     @Test("the in-memory network is deterministic per seed, loses, duplicates and reorders")
