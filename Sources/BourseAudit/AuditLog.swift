@@ -4,7 +4,8 @@ import Synchronization
 /// One line of the append-only audit log (JSON lines). Agents write what ran where
 /// (`process_start`, `worker_start`, `worker_stop`, `checkpoint`, `node_failed`, `node_recovered`);
 /// shards write one `command` per worker command they sent, `lease_granted` / `lease_ended`
-/// for leases and `rack_adopted` when they take over a dead shard's rack. `t` is cluster time, `wall` Unix seconds, `proc` the writer's member / agent id.
+/// for leases and `rack_adopted` when they take over a dead shard's rack. `t` is cluster time,
+/// `wall` Unix seconds, `proc` the writer's member / agent id.
 public struct AuditEvent: Codable, Sendable, Hashable {
     public var t: Double
     public var wall: Double
@@ -153,10 +154,11 @@ public final class AuditLog: Sendable {
             buyer: buyer))
     }
 
-    /// A shard adopts the rack of a shard declared dead: the dead owner's leases end with it.
-    public static func rackAdopted(rack: String, from formerShard: String, by adopter: String) {
+    /// This shard adopts the rack of a shard declared dead: the dead owner's leases end with it.
+    public static func rackAdopted(rack: String, from formerShard: String) {
         guard let log = shared else { return }
-        log.record(AuditEvent(t: -1, proc: log.process, ev: "rack_adopted", reason: "rack \(rack) adopted by \(adopter)", owner: formerShard))
+        log.record(AuditEvent(
+            t: -1, proc: log.process, ev: "rack_adopted", reason: "rack \(rack) adopted by \(log.process)", owner: formerShard))
     }
 
     /// Reads a JSON-lines file; a torn last line (a kill mid-write) is skipped and counted.

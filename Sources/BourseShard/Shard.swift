@@ -459,7 +459,7 @@ public actor Shard {
             }
             let rack = cluster.racks[index]
             logger.notice("adopting rack \(rackID) of \(dead) (this shard is its successor)")
-            AuditLog.rackAdopted(rack: rackID, from: rack.shardID, by: shardID)
+            AuditLog.rackAdopted(rack: rackID, from: rack.shardID)
             feed(.adoptRack(rack, formerShard: rack.shardID))
         }
     }

@@ -223,7 +223,6 @@ public struct TradingShard: Sendable {
     /// GPUs a job that just finished held, did not see them free until the next round.)
     public mutating func learnAsks(_ gossip: [Int: MarketAsk]) {
         for (g, ask) in gossip where layout.groups.indices.contains(g) && layout.groups[g].owner != id && asks[g] != ask {
-            // New prices: home jobs that stayed home at the old ones look again.
             if parameters.enabled, phaseIndex > 0, asks[g].map({ Self.moved($0, ask) }) ?? true {
                 stayHome = []
                 asksMoved = true
@@ -579,10 +578,10 @@ public struct TradingShard: Sendable {
         for (g, ask) in askTable(localProblem(held: guests).0) { asks[g] = ask }
     }
 
-    /// Asks for this shard's groups from a local matching problem: per group the auction price
-    /// and the value lost when 1, 2, 4, ... of its GPUs are taken away.
-    func askTable(_ base: MatchingProblem) -> [Int: MarketAsk] {
-        let full = solve(base).value
+    /// Asks for this shard's groups from a local matching problem (`value`: its solved value, when
+    /// known): per group the auction price and the value lost when 1, 2, 4, ... GPUs are taken away.
+    func askTable(_ base: MatchingProblem, value: Double? = nil) -> [Int: MarketAsk] {
+        let full = value ?? solve(base).value
         var table: [Int: MarketAsk] = [:]
         for (local, g) in layout.ids[id].enumerated() {
             var costs: [Int: Double] = [:]
@@ -786,9 +785,10 @@ public struct TradingShard: Sendable {
         let free = planner.activeJobs.filter { deals[$0] == nil }.compactMap { homeJobs[$0] }
         let held = heldLeases
         let (base, rows) = localProblem(jobs: free, held: held)
-        ownAsksBase = askTable(base)
+        let solution = solve(base)
+        ownAsksBase = askTable(base, value: solution.value)
         ownAsksWithout = [:]
-        let placed = Set(zip(rows, solve(base).choice).compactMap { $1 == nil ? nil : $0 })
+        let placed = Set(zip(rows, solution.choice).compactMap { $1 == nil ? nil : $0 })
         for job in free where placed.contains(job.id) {
             ownAsksWithout[job.id] = askTable(localProblem(jobs: free.filter { $0.id != job.id }, held: held).0)
         }
