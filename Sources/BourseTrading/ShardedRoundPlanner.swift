@@ -77,8 +77,9 @@ public struct ShardedRoundPlanner: RoundPlanner {
     public struct Configuration: Sendable, Hashable {
         public var trading = TradingParameters()
         public var network = InMemoryNetwork<TradingMessage>.Settings()
-        /// A round's trading stops after this many phases even if messages are in flight.
-        public var maxPhases = 40
+        /// A round's trading stops after this many phases even if messages are in flight. At
+        /// the network's default 1 ms per phase, 120 phases are the live market's window (0.12 s).
+        public var maxPhases = 120
         /// A job whose whole deal is one other shard's lease becomes that shard's home job from
         /// the next round (the gateway's home is a first guess; where the job runs is a better one).
         public var rehome = true

@@ -27,7 +27,8 @@ public struct TradingParameters: Sendable, Hashable {
 /// its cheapest held or idle GPUs; 0 while idle GPUs cover them).
 public struct MarketAsk: Sendable, Hashable {
     public var price: Double
-    /// units -> value lost (computed for powers of two up to the group's size).
+    /// units -> value lost (computed for powers of two, the GPUs its matching leaves idle and
+    /// one more, and the group's size).
     public var costs: [Int: Double]
 
     public init(price: Double, costs: [Int: Double] = [:]) {
@@ -309,7 +310,7 @@ public struct TradingShard: Sendable {
                 continue
             }
             var renewed = Deal(job: job, parts: [], value: value, openedPhase: 0)
-            let bids = partBids(deal.parts.map { ($0.marketGroup, $0.units) }, bid: gain)
+            let bids = partBids(deal.parts.map { ($0.marketGroup, $0.units) }, bid: gain, job: job)
             for (part, partBid) in zip(deal.parts, bids) {
                 nextOfferID += 1
                 let offer = TradeOffer(
@@ -578,19 +579,40 @@ public struct TradingShard: Sendable {
         for (g, ask) in askTable(localProblem(held: guests).0) { asks[g] = ask }
     }
 
-    /// Asks for this shard's groups from a local matching problem (`value`: its solved value, when
-    /// known): per group the auction price and the value lost when 1, 2, 4, ... GPUs are taken away.
-    func askTable(_ base: MatchingProblem, value: Double? = nil) -> [Int: MarketAsk] {
-        let full = value ?? solve(base).value
+    /// Asks for this shard's groups from a local matching problem (`solution`: its solution, when
+    /// known): per group the auction price and the value lost when GPUs are taken away, for 1, 2,
+    /// 4, ... GPUs, for the GPUs the matching leaves idle and one more (where the cost starts),
+    /// and for the whole group. (With powers of two alone, a 6-GPU group with one job on it
+    /// asked nothing for all 6: the cost of 6 was extrapolated from that of 4. Buyers bid for
+    /// the 6, were refused, and wide jobs stayed on slower GPUs at home.)
+    func askTable(_ base: MatchingProblem, solution: MatchingSolution? = nil) -> [Int: MarketAsk] {
+        let solved = solution ?? solve(base)
+        var used = Array(repeating: 0, count: base.capacity.count)
+        for (j, c) in solved.choice.enumerated() {
+            guard let c else { continue }
+            let o = base.demands[j][c]
+            used[o.group] += o.units
+        }
         var table: [Int: MarketAsk] = [:]
         for (local, g) in layout.ids[id].enumerated() {
-            var costs: [Int: Double] = [:]
+            let capacity = planner.groups[local].capacity
+            var counts: Set<Int> = [capacity]
             var units = 1
-            while units <= planner.groups[local].capacity {
-                var reduced = base
-                reduced.capacity[local] -= units  // may go below 0 when leases hold the group
-                costs[units] = max(0, full - solve(reduced).value)
+            while units <= capacity {
+                counts.insert(units)
                 units *= 2
+            }
+            let idle = base.capacity[local] - used[local]
+            for n in [idle, idle + 1] where n >= 1 && n <= capacity { counts.insert(n) }
+            var costs: [Int: Double] = [:]
+            for n in counts.sorted() {
+                if n <= idle {
+                    costs[n] = 0
+                    continue
+                }
+                var reduced = base
+                reduced.capacity[local] -= n  // may go below 0 when leases hold the group
+                costs[n] = max(0, solved.value - solve(reduced).value)
             }
             table[g] = MarketAsk(price: localPrices[local], costs: costs)
         }
@@ -687,7 +709,7 @@ public struct TradingShard: Sendable {
             tried[key] = best.value - best.surplus
             triedCount[job, default: 0] += 1
             var deal = Deal(job: job, parts: [], value: best.value, openedPhase: phaseIndex)
-            for ((g, units), partBid) in zip(best.parts, partBids(best.parts, bid: gain)) {
+            for ((g, units), partBid) in zip(best.parts, partBids(best.parts, bid: gain, job: job)) {
                 let market = layout.groups[g]
                 nextOfferID += 1
                 deal.parts.append(
@@ -703,16 +725,28 @@ public struct TradingShard: Sendable {
         return out
     }
 
-    /// A deal's bid split over its parts: each part first covers its owner's known ask for its
-    /// GPUs, and what the bid has beyond the asks is shared per GPU. (Split per GPU alone, a spread
+    /// A deal's bid split over its parts: each part first covers what its GPUs cost the deal
+    /// (`partCost`: the owner's known ask, or for this shard's own GPUs what its other home jobs
+    /// lose), and what the bid has beyond that is shared per GPU. (Split per GPU alone, a spread
     /// deal under-bid its contested part and over-bid the idle one, and deals the cluster gained
-    /// from failed on one part.) A bid below the asks is split in proportion to them.
-    func partBids(_ parts: [(group: Int, units: Int)], bid: Double) -> [Double] {
-        let costs = parts.map { asks[$0.group]?.cost($0.units) ?? 0 }
+    /// from failed on one part.) A bid below the costs is split in proportion to them.
+    func partBids(_ parts: [(group: Int, units: Int)], bid: Double, job: Int) -> [Double] {
+        let costs = parts.map { partCost($0.group, $0.units, job: job) }
         let asked = costs.reduce(0, +)
         let units = Double(max(parts.reduce(0) { $0 + $1.units }, 1))
         if bid >= asked { return zip(parts, costs).map { $1 + (bid - asked) * Double($0.units) / units } }
         return asked > 0 ? costs.map { bid * $0 / asked } : parts.map { bid * Double($0.units) / units }
+    }
+
+    /// What `units` GPUs of market group `g` cost home job `job`'s deal: another shard's known
+    /// ask; for this shard's own GPUs, what its other home jobs and guests lose (`refreshOwnAsks`;
+    /// the job's own use of them is what it leaves by moving, already in its bid). Deal choice and
+    /// bid split use the same costs: when the split priced own GPUs at the full ask (which counts
+    /// the buyer itself), a 4-GPU deal with 2 GPUs at home split its bid below the other owners'
+    /// asks and was refused, while 1-GPU jobs held the V100s it needed.
+    func partCost(_ g: Int, _ units: Int, job: Int) -> Double {
+        guard layout.groups[g].owner == id else { return asks[g]?.cost(units) ?? 0 }
+        return (ownAsksWithout[job] ?? ownAsksBase)[g].map { MarketAsk(price: 0, costs: $0.costs).cost(units) } ?? 0
     }
 
     /// What home job `job` adds to this shard's own matching: the value of the local matching
@@ -733,12 +767,7 @@ public struct TradingShard: Sendable {
         parts: [(group: Int, units: Int)], value: Double, surplus: Double
     )? {
         var best: (parts: [(group: Int, units: Int)], value: Double, surplus: Double)?
-        // This shard's own GPUs in a deal cost what the other home jobs lose (the job's own use of
-        // them is what it leaves by moving, already in its bid): `refreshOwnAsks`.
-        func cost(_ g: Int, _ units: Int) -> Double {
-            guard layout.groups[g].owner == id else { return asks[g]?.cost(units) ?? 0 }
-            return (ownAsksWithout[job.id] ?? ownAsksBase)[g].map { MarketAsk(price: 0, costs: $0.costs).cost(units) } ?? 0
-        }
+        func cost(_ g: Int, _ units: Int) -> Double { partCost(g, units, job: job.id) }
         func consider(_ parts: [(group: Int, units: Int)], speed: Double) {
             guard speed > 0 else { return }
             let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
@@ -786,7 +815,7 @@ public struct TradingShard: Sendable {
         let held = heldLeases
         let (base, rows) = localProblem(jobs: free, held: held)
         let solution = solve(base)
-        ownAsksBase = askTable(base, value: solution.value)
+        ownAsksBase = askTable(base, solution: solution)
         ownAsksWithout = [:]
         let placed = Set(zip(rows, solution.choice).compactMap { $1 == nil ? nil : $0 })
         for job in free where placed.contains(job.id) {

@@ -305,15 +305,51 @@ struct TradingTests {
         let idle = layout.id(owner: 2, local: 0)!
         buyer.learnAsks([contested: MarketAsk(price: 0, costs: [1: 0.2, 2: 0.3]), idle: MarketAsk(price: 0, costs: [1: 0, 2: 0])])
         let parts = [(group: contested, units: 2), (group: idle, units: 2)]
-        let bids = buyer.partBids(parts, bid: 0.5)
+        let bids = buyer.partBids(parts, bid: 0.5, job: 1)
         #expect(abs(bids[0] - 0.4) < 1e-12 && abs(bids[1] - 0.1) < 1e-12, "\(bids)")  // 0.3 + 0.2/2, 0 + 0.2/2
         // A bid per GPU alone (0.25 each) would have lost the contested part.
         #expect(bids[0] > 0.3)
         // Below the asks: in proportion to them (still rejected, as it should be).
-        #expect(buyer.partBids(parts, bid: 0.15).map { ($0 * 1e9).rounded() } == [0.15e9, 0])
+        #expect(buyer.partBids(parts, bid: 0.15, job: 1).map { ($0 * 1e9).rounded() } == [0.15e9, 0])
         // Nothing known: per GPU.
         let unknown = [(group: layout.id(owner: 1, local: 1)!, units: 1), (group: layout.id(owner: 2, local: 1)!, units: 3)]
-        #expect(buyer.partBids(unknown, bid: 0.4).map { ($0 * 1e9).rounded() } == [0.1e9, 0.3e9])
+        #expect(buyer.partBids(unknown, bid: 0.4, job: 1).map { ($0 * 1e9).rounded() } == [0.1e9, 0.3e9])
+    }
+
+    @Test("an owner asks for its whole group what its jobs lose, not a cost extrapolated from fewer GPUs")
+    func askCoversWholeGroup() {
+        // 6 one-GPU v100 servers (a group of 6, not a power of two) and one 1-GPU job on them.
+        let p = pool(perType: 6)
+        let groups = BourseRoundPlanner(pool: p).groups
+        var parameters = TradingParameters()
+        parameters.enabled = false
+        var owner = TradingShard(
+            id: 0, layout: MarketLayout(shardGroups: [groups, groups]), planner: BourseRoundPlanner(pool: p), parameters: parameters)
+        _ = owner.beginRound(round: 1, now: 0, homeJobs: [job(0, work: 10_000, fixed: 1)], activeJobs: 1, gossip: [:])
+        _ = owner.phase()
+        let v100 = owner.ownAsks[0]!
+        #expect(v100.cost(5) == 0, "five GPUs are idle: \(v100)")
+        // With costs for 1, 2 and 4 GPUs only, 6 were extrapolated from 4 (idle): free.
+        #expect(v100.cost(6) > 0.1, "all six take the job's GPU: \(v100)")
+    }
+
+    @Test("a spread deal with GPUs at home bids what the other owners ask (its own GPUs cost it only what other jobs lose)")
+    func spreadBidWithOwnGPUsCoversRemoteAsks() {
+        var (buyer, layout) = threeShardBuyer()
+        let remote = [layout.id(owner: 1, local: 0)!, layout.id(owner: 2, local: 0)!]
+        buyer.learnAsks(Dictionary(uniqueKeysWithValues: remote.map { ($0, MarketAsk(price: 0, costs: [1: 0.02, 2: 0.3])) }))
+        // Runs on v100 only, 2 or 4 workers: its 2 v100s at home, or 4 with one of each other shard's.
+        let options = [2, 4].map { w in ElasticOption(workers: w, packed: [3.0 * Double(w), 0, 0], spread: [2.4 * Double(w), 0, 0]) }
+        let wide = PolicyJob(
+            id: 5, scaleFactor: 2, throughputs: [3, 0, 0], stepsRemaining: 10_000, timeSinceArrival: 0,
+            elastic: ElasticProfile(totalWork: 10_000, options: options))
+        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [:])
+        let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
+        let toOthers = offers.filter { $0.owner != 0 }
+        #expect(Set(toOthers.map(\.owner)) == [1, 2] && toOthers.allSatisfy { $0.units == 1 }, "\(offers)")
+        // Costed at the full home ask (which counts the job itself), the split gave each remote
+        // part less than its 0.02 and the deal was refused.
+        #expect(toOthers.allSatisfy { $0.bid > 0.02 }, "\(toOthers)")
     }
 
     @Test("a spread deal takes from each group what costs least there, not all it can from the cheapest first")
