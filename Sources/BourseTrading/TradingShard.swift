@@ -151,6 +151,10 @@ public struct TradingShard: Sendable {
         public var value: Double
         public var openedPhase: Int
         public var confirmed = false
+        /// The other owners' asks for the deal's groups when it was offered: a granted part's
+        /// lease counts in its owner's ask at this deal's bid, so when the deal fails the buyer
+        /// goes back to these until fresh gossip comes.
+        var asksAtOffer: [Int: MarketAsk] = [:]
     }
 
     public let id: Int
@@ -448,6 +452,31 @@ public struct TradingShard: Sendable {
         PriceAuction.solve(problem, epsilon: planner.parameters.epsilon, maxImprovements: planner.parameters.improvementLimit)
     }
 
+    /// `PriceAuction` is a heuristic with multi-GPU demands: a uniform price that rises past a
+    /// wide bid's value per GPU drops it even when it is worth more than the small bids that
+    /// stay (an owner took back a job's 4-GPU lease worth 0.66 for two 1-GPU bids worth 0.31, and
+    /// left 3 GPUs idle). Each multi-GPU lease or offer (`rows`) the solution leaves out, highest
+    /// bid first, is tried forced in: its GPUs reserved, everything else solved again on the rest;
+    /// the better of the two solutions is kept.
+    private func admitLumpyBids(_ problem: MatchingProblem, _ solution: MatchingSolution, rows: Range<Int>) -> MatchingSolution {
+        var best = solution
+        let left = rows.filter { r in best.choice[r] == nil && problem.demands[r].count == 1 && problem.demands[r][0].units > 1 }
+        for r in left.sorted(by: { problem.demands[$0][0].value > problem.demands[$1][0].value }) where best.choice[r] == nil {
+            let bid = problem.demands[r][0]
+            var trial = problem
+            guard trial.capacity[bid.group] >= bid.units else { continue }
+            trial.capacity[bid.group] -= bid.units
+            trial.demands[r] = []
+            var forced = solve(trial)
+            let value = forced.value + bid.value
+            guard value > best.value * (1 + 1e-9) + 1e-12 else { continue }
+            forced.choice[r] = 0
+            forced.value = value
+            best = forced
+        }
+        return best
+    }
+
     /// Leases granted or renewed this round and not yet committed: they hold their GPUs only
     /// tentatively, so a better bid arriving later in the round can still take them.
     private var heldLeases: [LeaseID] {
@@ -508,6 +537,7 @@ public struct TradingShard: Sendable {
             (problem, homes) = localProblem(offers: fresh, held: held, market: true)
             solution = solve(problem)
         }
+        solution = admitLumpyBids(problem, solution, rows: homes.count..<problem.demands.count)
         localPrices = Array(solution.prices.prefix(planner.groups.count))
         // Held leases the matching no longer picks are taken back (the buyer hears "outbid").
         for (k, lid) in held.enumerated() where solution.choice[homes.count + k] == nil {
@@ -690,7 +720,12 @@ public struct TradingShard: Sendable {
                 // Timed out (a message was lost): the same deal may be tried again.
                 tried[DealKey(job: job, parts: Dictionary(uniqueKeysWithValues: deal.parts.map { ($0.marketGroup, $0.units) }))] = nil
             }
-            for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
+            for part in deal.parts {
+                guard let lease = part.lease else { continue }
+                out += release(lease, job: job)
+                // The owner's ask we know may be our own bid for the GPUs just given back.
+                if let before = deal.asksAtOffer[part.marketGroup] { asks[part.marketGroup] = before }
+            }
             deals[job] = nil
             jobsFreed = true
         }
@@ -709,6 +744,7 @@ public struct TradingShard: Sendable {
             tried[key] = best.value - best.surplus
             triedCount[job, default: 0] += 1
             var deal = Deal(job: job, parts: [], value: best.value, openedPhase: phaseIndex)
+            for (g, _) in best.parts where layout.groups[g].owner != id { deal.asksAtOffer[g] = asks[g] }
             for ((g, units), partBid) in zip(best.parts, partBids(best.parts, bid: gain, job: job)) {
                 let market = layout.groups[g]
                 nextOfferID += 1

@@ -282,6 +282,51 @@ struct TradingTests {
         #expect(owner.leases.count == 1)
     }
 
+    @Test("an owner keeps a wide lease worth more than the narrow bids that would take its GPUs")
+    func wideLeaseNotTakenBackForLessValue() {
+        let p = pool(perType: 4)
+        let groups = BourseRoundPlanner(pool: p).groups
+        var owner = TradingShard(id: 0, layout: MarketLayout(shardGroups: [groups, groups, groups]), planner: BourseRoundPlanner(pool: p))
+        _ = owner.beginRound(round: 1, now: 0, homeJobs: [], activeJobs: 3, gossip: [:])
+        owner.receive(.offer(TradeOffer(offerID: 1, buyer: 1, owner: 0, job: 10, group: 0, units: 4, bid: 0.66, round: 1, renewing: nil)))
+        #expect(owner.phase().contains { if case .accept(let a) = $0 { a.job == 10 } else { false } })
+        // Two 1-GPU bids worth 0.31 together: a uniform price rising past 0.165 per GPU dropped
+        // the 4-GPU lease (worth 0.66) and left three GPUs idle.
+        owner.receive(.offer(TradeOffer(offerID: 1, buyer: 2, owner: 0, job: 11, group: 0, units: 1, bid: 0.14, round: 1, renewing: nil)))
+        owner.receive(.offer(TradeOffer(offerID: 2, buyer: 2, owner: 0, job: 12, group: 0, units: 1, bid: 0.17, round: 1, renewing: nil)))
+        let replies = owner.phase()
+        let rejected = replies.compactMap { if case .reject(let r) = $0 { r.job } else { nil } }
+        #expect(Set(rejected) == [11, 12], "\(replies)")
+        #expect(owner.leases.values.map(\.job) == [10])
+    }
+
+    @Test("a buyer whose deal fails goes back to the asks it bid at, not to an ask its own lease raised")
+    func failedDealRestoresAsks() {
+        // Shard 0 has k80s only; its v100-only job needs 2 v100s of shard 1 and 2 of shard 2.
+        let k80s = WorkerPool(types: ["v100", "p100", "k80"], servers: [[], [], [[0], [1]]])
+        let full = BourseRoundPlanner(pool: pool(perType: 2)).groups
+        let layout = MarketLayout(shardGroups: [BourseRoundPlanner(pool: k80s).groups, full, full])
+        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: k80s))
+        let v100 = [layout.id(owner: 1, local: 0)!, layout.id(owner: 2, local: 0)!]
+        let idle = MarketAsk(price: 0, costs: [1: 0, 2: 0])
+        let wide = PolicyJob(
+            id: 5, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 10_000, timeSinceArrival: 0,
+            elastic: ElasticProfile(totalWork: 10_000, options: [ElasticOption(workers: 4, packed: [12, 0, 0], spread: [9.6, 0, 0])]))
+        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [v100[0]: idle, v100[1]: idle])
+        let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
+        #expect(Set(offers.map(\.owner)) == [1, 2], "\(offers)")
+        guard let first = offers.first(where: { $0.owner == 1 }), let second = offers.first(where: { $0.owner == 2 }) else { return }
+        buyer.receive(.accept(TradeAccept(
+            offerID: first.offerID, owner: 1, buyer: 0, job: 5, lease: LeaseID(owner: 1, serial: 1), group: 0, units: 2,
+            expiresAt: 720, price: 0)))
+        // Shard 1's gossip now prices its v100s at this job's own bid; shard 2 refuses.
+        buyer.learnAsks([v100[0]: MarketAsk(price: 0, costs: [1: first.bid, 2: first.bid])])
+        buyer.receive(.reject(TradeReject(offerID: second.offerID, owner: 2, buyer: 0, job: 5, group: 0, ask: 0.01, reason: .outbid)))
+        let out = buyer.phase()
+        #expect(out.contains(.release(LeaseRelease(lease: LeaseID(owner: 1, serial: 1), buyer: 0, job: 5))))
+        #expect(buyer.asks[v100[0]] == idle, "\(String(describing: buyer.asks[v100[0]]))")
+    }
+
     @Test("a buyer gives back a lease whose accept arrives after its deal failed")
     func lateAcceptIsReleased() throws {
         let p = pool(perType: 2)
