@@ -184,9 +184,12 @@ public struct TradingShard: Sendable {
     private var stayHome: Set<Int> = []
     /// What this shard's GPUs cost a home job's deal: the asks without that job (what the other
     /// home jobs and guests lose), for the jobs the local matching places at home; the others'
-    /// deals use `ownAsksBase` (the matching without them is the same). Refreshed every phase.
+    /// deals use `ownAsksBase` (the matching without them is the same). Refreshed every phase in
+    /// which the local problem changed.
     private var ownAsksWithout: [Int: [Int: MarketAsk]] = [:]
     private var ownAsksBase: [Int: MarketAsk] = [:]
+    /// The local problem (and its rows' jobs) `ownAsksWithout` and `ownAsksBase` were computed from.
+    private var ownAsksProblem: (problem: MatchingProblem, rows: [Int])?
     /// A deal failed since the last matching: its job is back home and must be matched (and may
     /// bid again) in the next phase, even when no message is in flight.
     private var jobsFreed = false
@@ -850,6 +853,10 @@ public struct TradingShard: Sendable {
         let free = planner.activeJobs.filter { deals[$0] == nil }.compactMap { homeJobs[$0] }
         let held = heldLeases
         let (base, rows) = localProblem(jobs: free, held: held)
+        // The tables depend on that problem alone (their prices are not used). Most phases change
+        // nothing here, and the tables are a large part of a sharded simulation's time.
+        guard ownAsksProblem?.problem != base || ownAsksProblem?.rows != rows else { return }
+        ownAsksProblem = (base, rows)
         let solution = solve(base)
         ownAsksBase = askTable(base, solution: solution)
         ownAsksWithout = [:]
