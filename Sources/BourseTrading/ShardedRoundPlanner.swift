@@ -248,11 +248,13 @@ public struct ShardedRoundPlanner: RoundPlanner {
         var merged: [RoundAssignment] = []
         var moves: [Int: Int] = [:]
         var gpuHolder: [Int: Int] = [:]
+        let confirmed = shards.map(\.confirmedDeals)
         for job in ordered {
             let h = home[job.id]!
             let got = parts[job.id] ?? []
+            let deal = confirmed[h][job.id]
             var assignment: RoundAssignment?
-            if let deal = shards[h].confirmedDeals[job.id] {
+            if let deal {
                 let expected = Dictionary(uniqueKeysWithValues: deal.parts.map { ($0.owner, $0.units) })
                 let placed = Dictionary(got.map { ($0.owner, $0.assignment.workers.count) }, uniquingKeysWith: +)
                 let types = Set(got.map(\.assignment.typeIndex))
@@ -269,8 +271,8 @@ public struct ShardedRoundPlanner: RoundPlanner {
                 assignment = got[0].assignment
             }
             guard let assignment else { continue }
-            if configuration.rehome, let owners = shards[h].confirmedDeals[job.id].map({ Set($0.parts.map(\.owner)) }),
-                owners.count == 1, let owner = owners.first, owner != h
+            if configuration.rehome, let owners = deal.map({ Set($0.parts.map(\.owner)) }), owners.count == 1,
+                let owner = owners.first, owner != h
             {
                 moves[job.id] = owner
             }

@@ -36,12 +36,16 @@ public struct MarketAsk: Sendable, Hashable {
         self.costs = costs
     }
 
-    /// The cost of `units` GPUs: the marginal loss for the smallest computed count that covers
-    /// them, and never below the auction price.
+    /// The cost of `units` GPUs: their `loss`, and never below the auction price.
     public func cost(_ units: Int) -> Double {
-        let covering = costs.keys.filter { $0 >= units }.min()
-        let marginal = covering.map { costs[$0]! } ?? (costs.keys.max().map { costs[$0]! * Double(units) / Double($0) } ?? 0)
-        return max(price * Double(units), marginal)
+        max(price * Double(units), loss(units))
+    }
+
+    /// The value lost when `units` GPUs are taken: that of the smallest computed count that
+    /// covers them (beyond the largest, in proportion to it).
+    public func loss(_ units: Int) -> Double {
+        if let covering = costs.keys.filter({ $0 >= units }).min() { return costs[covering]! }
+        return costs.keys.max().map { costs[$0]! * Double(units) / Double($0) } ?? 0
     }
 }
 
@@ -208,7 +212,16 @@ public struct TradingShard: Sendable {
     private let classes: [(ClassKey, [Int])]
 
     struct OfferKey: Hashable { var buyer: Int; var offer: UInt64 }
-    struct DealKey: Hashable { var job: Int; var parts: [Int: Int] }
+    /// A deal as tried: the job and how many GPUs of each market group.
+    struct DealKey: Hashable {
+        var job: Int
+        var parts: [Int: Int]
+
+        init(job: Int, parts: [(group: Int, units: Int)]) {
+            self.job = job
+            self.parts = Dictionary(uniqueKeysWithValues: parts.map { ($0.group, $0.units) })
+        }
+    }
 
     public init(id: Int, layout: MarketLayout, planner: BourseRoundPlanner, parameters: TradingParameters = TradingParameters()) {
         self.id = id
@@ -721,7 +734,7 @@ public struct TradingShard: Sendable {
             counters.dealsFailed += 1
             if !deal.parts.contains(where: { $0.status == .rejected }) {
                 // Timed out (a message was lost): the same deal may be tried again.
-                tried[DealKey(job: job, parts: Dictionary(uniqueKeysWithValues: deal.parts.map { ($0.marketGroup, $0.units) }))] = nil
+                tried[DealKey(job: job, parts: deal.parts.map { ($0.marketGroup, $0.units) })] = nil
             }
             for part in deal.parts {
                 guard let lease = part.lease else { continue }
@@ -743,7 +756,7 @@ public struct TradingShard: Sendable {
         var out: [TradingMessage] = []
         for job in planner.activeJobs where deals[job] == nil {
             guard let (best, gain) = outside[job] else { continue }
-            let key = DealKey(job: job, parts: Dictionary(uniqueKeysWithValues: best.parts.map { ($0.group, $0.units) }))
+            let key = DealKey(job: job, parts: best.parts)
             tried[key] = best.value - best.surplus
             triedCount[job, default: 0] += 1
             var deal = Deal(job: job, parts: [], value: best.value, openedPhase: phaseIndex)
@@ -785,7 +798,7 @@ public struct TradingShard: Sendable {
     /// asks and was refused, while 1-GPU jobs held the V100s it needed.
     func partCost(_ g: Int, _ units: Int, job: Int) -> Double {
         guard layout.groups[g].owner == id else { return asks[g]?.cost(units) ?? 0 }
-        return (ownAsksWithout[job] ?? ownAsksBase)[g].map { MarketAsk(price: 0, costs: $0.costs).cost(units) } ?? 0
+        return (ownAsksWithout[job] ?? ownAsksBase)[g]?.loss(units) ?? 0
     }
 
     /// What home job `job` adds to this shard's own matching: the value of the local matching
@@ -814,7 +827,7 @@ public struct TradingShard: Sendable {
             let surplus = value - cost
             guard surplus > (best?.surplus ?? 0) else { return }
             // A deal already tried this round is tried again only once it got cheaper.
-            let key = DealKey(job: job.id, parts: Dictionary(uniqueKeysWithValues: parts.map { ($0.group, $0.units) }))
+            let key = DealKey(job: job.id, parts: parts)
             if let before = tried[key], value - surplus >= before - parameters.minimumGain { return }
             best = (parts, value, surplus)
         }
@@ -855,7 +868,7 @@ public struct TradingShard: Sendable {
         let (base, rows) = localProblem(jobs: free, held: held)
         // The tables depend on that problem alone (their prices are not used). Most phases change
         // nothing here, and the tables are a large part of a sharded simulation's time.
-        guard ownAsksProblem?.problem != base || ownAsksProblem?.rows != rows else { return }
+        if let last = ownAsksProblem, last.problem == base, last.rows == rows { return }
         ownAsksProblem = (base, rows)
         let solution = solve(base)
         ownAsksBase = askTable(base, solution: solution)

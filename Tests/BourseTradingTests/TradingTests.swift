@@ -41,9 +41,9 @@ private func nearlyDoneOnV100(_ id: Int) -> PolicyJob {
         elastic: ElasticProfile(totalWork: 5_000, options: [v100Only]))
 }
 
-/// Shard 0 of three identical shards (2 GPUs of each type), and the market's layout.
-private func threeShardBuyer() -> (TradingShard, MarketLayout) {
-    let p = pool(perType: 2)
+/// Shard 0 of three identical shards (`perType` GPUs of each type), and the market's layout.
+private func threeShardBuyer(perType: Int = 2) -> (TradingShard, MarketLayout) {
+    let p = pool(perType: perType)
     let groups = BourseRoundPlanner(pool: p).groups
     let layout = MarketLayout(shardGroups: [groups, groups, groups])
     return (TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: p)), layout)
@@ -284,9 +284,7 @@ struct TradingTests {
 
     @Test("an owner keeps a wide lease worth more than the narrow bids that would take its GPUs")
     func wideLeaseNotTakenBackForLessValue() {
-        let p = pool(perType: 4)
-        let groups = BourseRoundPlanner(pool: p).groups
-        var owner = TradingShard(id: 0, layout: MarketLayout(shardGroups: [groups, groups, groups]), planner: BourseRoundPlanner(pool: p))
+        var (owner, _) = threeShardBuyer(perType: 4)
         _ = owner.beginRound(round: 1, now: 0, homeJobs: [], activeJobs: 3, gossip: [:])
         owner.receive(.offer(TradeOffer(offerID: 1, buyer: 1, owner: 0, job: 10, group: 0, units: 4, bid: 0.66, round: 1, renewing: nil)))
         #expect(owner.phase().contains { if case .accept(let a) = $0 { a.job == 10 } else { false } })
@@ -301,7 +299,7 @@ struct TradingTests {
     }
 
     @Test("a buyer whose deal fails goes back to the asks it bid at, not to an ask its own lease raised")
-    func failedDealRestoresAsks() {
+    func failedDealRestoresAsks() throws {
         // Shard 0 has k80s only; its v100-only job needs 2 v100s of shard 1 and 2 of shard 2.
         let k80s = WorkerPool(types: ["v100", "p100", "k80"], servers: [[], [], [[0], [1]]])
         let full = BourseRoundPlanner(pool: pool(perType: 2)).groups
@@ -315,7 +313,8 @@ struct TradingTests {
         _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [v100[0]: idle, v100[1]: idle])
         let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
         #expect(Set(offers.map(\.owner)) == [1, 2], "\(offers)")
-        guard let first = offers.first(where: { $0.owner == 1 }), let second = offers.first(where: { $0.owner == 2 }) else { return }
+        let first = try #require(offers.first { $0.owner == 1 })
+        let second = try #require(offers.first { $0.owner == 2 })
         buyer.receive(.accept(TradeAccept(
             offerID: first.offerID, owner: 1, buyer: 0, job: 5, lease: LeaseID(owner: 1, serial: 1), group: 0, units: 2,
             expiresAt: 720, price: 0)))
