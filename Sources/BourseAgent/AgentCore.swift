@@ -56,6 +56,8 @@ public struct AgentCore: Sendable {
         public var gpuIDs: [String]
         public var gpuType: String
         public var consolidated: Bool
+        /// The workers of the whole job (more than `gpuIDs` when it is spread over racks).
+        public var jobWorkers: Int
         public var totalSteps: Double
         public var resumeSteps: Double
         /// Progress starts (after the restart delay) at this cluster time.
@@ -179,12 +181,16 @@ public struct AgentCore: Sendable {
         let gpuType = type!
         let n = c.gpuIDs.count
         let preferred = c.workers == 0 ? n : Int(c.workers)
-        let consolidated = nodesUsed.count == 1
-        let base = speedModel.stepsPerSecond(model: c.jobType, workers: n, gpuType: gpuType, tier: consolidated ? .node : .rack)
+        // A part of a job spread over racks runs at the speed of the whole job across the spine
+        // (every part advances alike; the part its shard reports for is the job's progress).
+        let total = max(n, Int(c.spreadWorkers))
+        let consolidated = nodesUsed.count == 1 && total == n
+        let tier: NetworkTier = total > n ? .spine : consolidated ? .node : .rack
+        let base = speedModel.stepsPerSecond(model: c.jobType, workers: total, gpuType: gpuType, tier: tier)
         guard base > 0 else {
-            return fail("\(c.jobID): the throughput table has no entry for '\(c.jobType)' with \(n) workers on \(gpuType)")
+            return fail("\(c.jobID): the throughput table has no entry for '\(c.jobType)' with \(total) workers on \(gpuType)")
         }
-        if let current = workers[c.jobID], Set(current.gpuIDs) == Set(c.gpuIDs) {
+        if let current = workers[c.jobID], Set(current.gpuIDs) == Set(c.gpuIDs), current.jobWorkers == total {
             return CommandAck(commandID: c.commandID, ok: true)  // already running there
         }
         let progress: Double
@@ -195,11 +201,11 @@ public struct AgentCore: Sendable {
             progress = max(c.resumeFromSteps, parked[c.jobID]?.checkpointSteps ?? 0)
         }
         parked[c.jobID] = nil
-        let factor = 1 + settings.noise * (2 * noiseUnit(c.jobID, gpuType, n, consolidated) - 1)
+        let factor = 1 + settings.noise * (2 * noiseUnit(c.jobID, gpuType, total, consolidated) - 1)
         let worker = Worker(
             jobID: c.jobID, jobType: c.jobType, preferredWorkers: preferred, gpuIDs: c.gpuIDs, gpuType: gpuType,
-            consolidated: consolidated, totalSteps: Double(c.totalSteps), resumeSteps: min(progress, Double(c.totalSteps)),
-            resumeAt: now + max(0, c.restartDelay), rate: base * Double(n) / Double(preferred) * factor)
+            consolidated: consolidated, jobWorkers: total, totalSteps: Double(c.totalSteps), resumeSteps: min(progress, Double(c.totalSteps)),
+            resumeAt: now + max(0, c.restartDelay), rate: base * Double(total) / Double(preferred) * factor)
         workers[c.jobID] = worker
         for id in c.gpuIDs { gpus[id]?.jobID = c.jobID }
         return CommandAck(commandID: c.commandID, ok: true)

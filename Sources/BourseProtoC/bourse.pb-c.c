@@ -3158,7 +3158,7 @@ const ProtobufCMessageDescriptor bourse__agent_heartbeat__descriptor =
   (ProtobufCMessageInit) bourse__agent_heartbeat__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__worker_command__field_descriptors[9] =
+static const ProtobufCFieldDescriptor bourse__worker_command__field_descriptors[10] =
 {
   {
     "command_id",
@@ -3268,6 +3268,18 @@ static const ProtobufCFieldDescriptor bourse__worker_command__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "spread_workers",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__WorkerCommand, spread_workers),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__worker_command__field_indices_by_name[] = {
   0,   /* field[0] = command_id */
@@ -3277,13 +3289,14 @@ static const unsigned bourse__worker_command__field_indices_by_name[] = {
   1,   /* field[1] = kind */
   8,   /* field[8] = restart_delay */
   6,   /* field[6] = resume_from_steps */
+  9,   /* field[9] = spread_workers */
   7,   /* field[7] = total_steps */
   5,   /* field[5] = workers */
 };
 static const ProtobufCIntRange bourse__worker_command__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor bourse__worker_command__descriptor =
 {
@@ -3293,7 +3306,7 @@ const ProtobufCMessageDescriptor bourse__worker_command__descriptor =
   "Bourse__WorkerCommand",
   "bourse",
   sizeof(Bourse__WorkerCommand),
-  9,
+  10,
   bourse__worker_command__field_descriptors,
   bourse__worker_command__field_indices_by_name,
   1,  bourse__worker_command__number_ranges,
@@ -4601,7 +4614,7 @@ const ProtobufCMessageDescriptor bourse__trade_reject__descriptor =
   (ProtobufCMessageInit) bourse__trade_reject__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[4] =
+static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[6] =
 {
   {
     "lease_id",
@@ -4651,17 +4664,43 @@ static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[4]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "deal_gpus",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseCommit, deal_gpus),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "silent",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseCommit, silent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__lease_commit__field_indices_by_name[] = {
   1,   /* field[1] = buyer */
+  4,   /* field[4] = deal_gpus */
   2,   /* field[2] = job_id */
   0,   /* field[0] = lease_id */
   3,   /* field[3] = round */
+  5,   /* field[5] = silent */
 };
 static const ProtobufCIntRange bourse__lease_commit__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor bourse__lease_commit__descriptor =
 {
@@ -4671,7 +4710,7 @@ const ProtobufCMessageDescriptor bourse__lease_commit__descriptor =
   "Bourse__LeaseCommit",
   "bourse",
   sizeof(Bourse__LeaseCommit),
-  4,
+  6,
   bourse__lease_commit__field_descriptors,
   bourse__lease_commit__field_indices_by_name,
   1,  bourse__lease_commit__number_ranges,

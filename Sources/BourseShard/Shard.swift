@@ -383,7 +383,8 @@ public actor Shard {
                 send(message, to: to, address: address)
             case .memberStatusChanged(let state, let from, let to, let reason):
                 guard from != nil else { continue }
-                logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason))")
+                let wall = (clock.wallSinceEpoch * 1000).rounded() / 1000
+                logger.notice("member \(state.id) (\(state.role)) \(from.map { "\($0)" } ?? "new") -> \(to) (\(reason)) at wall \(wall) s since the epoch")
                 if to == .dead && state.role == .shard { shardDied(state.id, incarnation: state.incarnation) }
                 if from == .dead && to != .dead && state.role == .shard {
                     // Back with a higher incarnation (refuted after a partition, or restarted):

@@ -149,6 +149,12 @@ public struct ShardCore: Sendable {
         /// Set while the job waits for this rack's agent to register (it may still run there, or
         /// have progressed there beyond what the gateway knows): not planned meanwhile.
         public var heldFor: String?
+        /// A job spread over racks by a trade: the workers of the whole job (its workers here are
+        /// a part of them; 0 = not spread). Its agent runs them at the whole job's speed.
+        public var spreadWorkers = 0
+        /// A part of a spread job that another shard reports (``LeaseCommit/silent``): its workers
+        /// run here, and nothing about it goes to the gateway.
+        public var silent = false
 
         public var isPlaced: Bool { typeIndex != nil }
     }
@@ -192,6 +198,9 @@ public struct ShardCore: Sendable {
     public private(set) var market: TradingShard?
     /// What the market is built from, kept to re-open it after a node failure.
     private var marketSetup: MarketSetup?
+    /// A planner over the whole cluster (trading on): whether a job no rack can run alone can
+    /// run across racks.
+    private var clusterPlanner: ShardPlanner?
     /// Home jobs running on other racks' leases this round.
     public private(set) var remote: Set<String> = []
     /// Latest unfinished jobs of the whole cluster (the gateway's list), for guests' specs.
@@ -260,12 +269,13 @@ public struct ShardCore: Sendable {
         }
         self.planner = try makePlanner(racks)
         if trading, let own {
-            let cluster = try makePlanner(clusterRacks).pool
+            let clusterPlanner = try makePlanner(clusterRacks)
+            self.clusterPlanner = clusterPlanner
+            let cluster = clusterPlanner.pool
             let groups = try clusterRacks.map { rack in try makePlanner([rack]).marketPlanner(valuationPool: cluster)!.groups }
             var parameters = TradingParameters()
             parameters.leaseSeconds = settings.trading.leaseSeconds
             parameters.offerTimeoutPhases = settings.trading.offerTimeoutPhases
-            parameters.spreadDeals = false  // an agent runs a job's workers on one rack
             let setup = MarketSetup(
                 own: own, layout: MarketLayout(shardGroups: groups), parameters: parameters, valuationPool: cluster,
                 allTypes: allTypes)
@@ -470,6 +480,10 @@ public struct ShardCore: Sendable {
                     transitionID: newTransitionID())))
                 continue
             }
+            if !added.runnable, market != nil, clusterPlanner?.canRun(input(job, now: now)) ?? false {
+                added.runnable = true
+                out.append(.log(.info, "\(job.id) ('\(spec.jobType)' x\(spec.workers)): no rack can run it alone; trading places it across racks"))
+            }
             if let gpuIDs = orphans.removeValue(forKey: job.id) { place(&added, onGPUs: gpuIDs) }
             jobs[job.id] = added
             if added.runnable {
@@ -490,7 +504,7 @@ public struct ShardCore: Sendable {
                 // shard was cut off, or this shard handed the job's rack back).
                 out += forget(id, reason: "\(id) is scheduled by \(other) now: forgotten here", now: now)
             } else {
-                let reason = remote.contains(id) ? "completed on a lease" : "cancelled"
+                let reason = jobs[id]!.guest ? "finished" : remote.contains(id) ? "completed on a lease" : "cancelled"
                 out += drop(id, reason: "\(id) is no longer unfinished at the gateway (\(reason))", now: now)
             }
         }
@@ -641,11 +655,13 @@ public struct ShardCore: Sendable {
         marketPhases += market.phaseIndex
         var out: [ShardAction] = []
         let homeIDs = Dictionary(jobs.values.filter { !$0.guest }.map { ($0.seq, $0.id) }, uniquingKeysWith: { first, _ in first })
+        let (assignments, spread) = Self.leasedParts(outcome.assignments, leases: Array(market.leases.values))
         var guestIDs = Set<String>()
-        for a in outcome.assignments where homeIDs[a.jobID] == nil {
+        for a in assignments where homeIDs[a.jobID] == nil {
             let id = TradingWire.jobID(a.jobID)
+            guard !finished.contains(id) else { continue }
             guestIDs.insert(id)
-            guard jobs[id] == nil, !finished.contains(id) else { continue }
+            guard jobs[id] == nil else { continue }
             guard let status = clusterJobs[id], let spec = status.spec else {
                 out.append(.log(.warning, "lease for \(id), which the gateway does not list as unfinished: not started"))
                 continue
@@ -662,18 +678,52 @@ public struct ShardCore: Sendable {
         let before = remote
         remote = Set(market.confirmedDeals.keys.compactMap { homeIDs[$0] })
         let active = jobs.values.filter { $0.runnable || $0.guest }.sorted { $0.seq < $1.seq }
-        out += apply(outcome.assignments, active: active, now: now, wasRemote: before)
+        let spreadIDs = Dictionary(uniqueKeysWithValues: active.compactMap { job in spread[job.seq].map { (job.id, $0) } })
+        out += apply(assignments, active: active, now: now, wasRemote: before, spread: spreadIDs)
         let c = tradingCounters
         out.append(.log(
             .info,
-            "market round \(window.round): \(market.phaseIndex) phases; offers sent \(c.offersSent), received \(c.offersReceived), accepted \(c.accepts), rejected \(c.rejects) (totals); \(market.leases.count) leases held; guests here: [\(guestIDs.sorted().joined(separator: ", "))]; home jobs on other racks: [\(remote.sorted().joined(separator: ", "))]"))
+            "market round \(window.round): \(market.phaseIndex) phases; offers sent \(c.offersSent), received \(c.offersReceived), accepted \(c.accepts), rejected \(c.rejects) (totals); \(market.leases.count) leases held; guests here: [\(guestIDs.sorted().joined(separator: ", "))]; home jobs on other racks: [\(remote.sorted().joined(separator: ", "))]; spread over racks, parts here: [\(spreadIDs.keys.sorted().map { "\($0) \(jobs[$0]?.workers.count ?? 0)/\(spreadIDs[$0]!.workers)\(spreadIDs[$0]!.silent ? "" : " reporting")" }.joined(separator: ", "))]"))
         return out
+    }
+
+    /// The market's assignments with one per job (a job may hold leases on two groups of this
+    /// rack), and the jobs whose leases here are part of a deal over several racks: planner id ->
+    /// (the deal's GPUs, whether another owner reports the job).
+    static func leasedParts(
+        _ assignments: [RoundAssignment], leases: [TradingShard.Lease]
+    ) -> ([RoundAssignment], [Int: SpreadPart]) {
+        var merged: [RoundAssignment] = []
+        var index: [Int: Int] = [:]
+        for a in assignments {
+            if let i = index[a.jobID], merged[i].typeIndex == a.typeIndex {
+                merged[i].workers += a.workers
+                merged[i].keepsPreviousWorkers = merged[i].keepsPreviousWorkers && a.keepsPreviousWorkers
+            } else {
+                index[a.jobID] = merged.count
+                merged.append(a)
+            }
+        }
+        var here: [Int: Int] = [:]
+        var spread: [Int: SpreadPart] = [:]
+        for lease in leases {
+            here[lease.job, default: 0] += lease.units
+            spread[lease.job] = SpreadPart(workers: lease.dealUnits, silent: lease.silent)
+        }
+        return (merged, spread.filter { $0.value.workers > here[$0.key]! })
+    }
+
+    /// This shard's part of a job spread over racks (see ``leasedParts(_:leases:)``).
+    struct SpreadPart: Equatable {
+        var workers: Int
+        var silent: Bool
     }
 
     /// Executes a round's assignments (planner ids): stops first, then starts, and the
     /// transitions the gateway needs. `wasRemote`: home jobs that ran on leases last round.
     private mutating func apply(
-        _ assignments: [RoundAssignment], active: [Job], now: Double, wasRemote: Set<String> = []
+        _ assignments: [RoundAssignment], active: [Job], now: Double, wasRemote: Set<String> = [],
+        spread: [String: SpreadPart] = [:]
     ) -> [ShardAction] {
         var out: [ShardAction] = []
         let bySeq = Dictionary(uniqueKeysWithValues: active.map { ($0.seq, $0.id) })
@@ -698,10 +748,15 @@ public struct ShardCore: Sendable {
             a.workers = job.workers
             next[job.id] = a
         }
-        // Stops first: every placed job whose GPUs change or that loses them.
+        // Stops first: every placed job whose GPUs change or that loses them (or whose spread
+        // over racks changes: the whole job's speed changes).
         var stopped: [String] = []
         for job in runningJobs {
-            if let a = next[job.id], a.typeIndex == job.typeIndex, Set(a.workers) == Set(job.workers) { continue }
+            if let a = next[job.id], a.typeIndex == job.typeIndex, Set(a.workers) == Set(job.workers),
+               job.spreadWorkers == spread[job.id]?.workers ?? 0 {
+                jobs[job.id]?.silent = spread[job.id]?.silent ?? false
+                continue
+            }
             if let stop = stopCommand(job) { out.append(stop) }
             var j = job
             j.typeIndex = nil
@@ -725,13 +780,19 @@ public struct ShardCore: Sendable {
             job.workers = a.workers
             job.resumeAt = now + settings.restartSeconds
             job.lastReportAt = nil
+            job.spreadWorkers = spread[id]?.workers ?? 0
+            job.silent = spread[id]?.silent ?? false
             jobs[id] = job
             let command = WorkerCommand(
                 commandID: newCommandID(), kind: .start, jobID: id, jobType: job.spec.jobType, gpuIDs: slots.map(\.id),
                 workers: job.spec.workers, resumeFromSteps: job.checkpointSteps, totalSteps: job.spec.totalSteps,
-                restartDelay: settings.restartSeconds)
+                restartDelay: settings.restartSeconds, spreadWorkers: UInt32(job.spreadWorkers))
             out += sendStart(command, to: agent.address)
-            out.append(transition(job, .running, at: now, reason: stopped.contains(id) ? "moved" : job.guest ? "on a lease" : ""))
+            var reason = stopped.contains(id) ? "moved" : job.guest ? "on a lease" : ""
+            if job.spreadWorkers > 0 {
+                reason += (reason.isEmpty ? "" : "; ") + "spread over racks: \(a.workers.count) of its \(job.spreadWorkers) GPUs here"
+            }
+            out.append(transition(job, .running, at: now, reason: reason))
             started.insert(id)
         }
         for id in stopped where !started.contains(id) && !remote.contains(id) && !(jobs[id]?.guest ?? true) {
@@ -779,7 +840,7 @@ public struct ShardCore: Sendable {
             job.checkpointSteps = max(job.checkpointSteps, ack.checkpointSteps)
             job.stepsDone = max(job.stepsDone, ack.stepsDone)
             jobs[job.id] = job
-            if ack.stepsDone >= Double(job.spec.totalSteps) {
+            if ack.stepsDone >= Double(job.spec.totalSteps), !job.silent {
                 // It completed before the stop reached it.
                 return complete(job, reportAt: now, agentAddress: nil)
             }
@@ -875,8 +936,11 @@ public struct ShardCore: Sendable {
                 }
                 continue
             }
+            // A silent part does not complete the job: the reporting part does (its progress may
+            // differ by its start time). It stops when the job leaves the gateway's list or its
+            // lease ends.
             let total = Double(job.spec.totalSteps)
-            if p.stepsDone >= total {
+            if p.stepsDone >= total, !job.silent {
                 out += complete(job, reportAt: reportAt, agentAddress: link.address)
                 continue
             }
@@ -955,6 +1019,12 @@ public struct ShardCore: Sendable {
         }
         for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest {
             out += forget(id, reason: "guest \(id): its lease ends with the market", now: now)
+        }
+        // A home job's own part of a job spread over racks: the other parts end with their leases.
+        for job in runningJobs where job.spreadWorkers > 0 {
+            if let stop = stopCommand(job) { out += [.log(.info, "stopping \(job.id): its spread over racks ends with the market"), stop] }
+            jobs[job.id]?.typeIndex = nil
+            jobs[job.id]?.workers = []
         }
         for id in remote.sorted() where jobs[id] != nil {
             out.append(transition(jobs[id]!, .pending, at: now, reason: "lease on another rack given up: \(reason)"))
@@ -1185,7 +1255,12 @@ public struct ShardCore: Sendable {
         return nextTransitionID
     }
 
+    /// The report of a job's transition to the gateway; for a silent part of a spread job (which
+    /// another shard reports) only a debug log.
     private mutating func transition(_ job: Job, _ state: JobState, at: Double, reason: String = "") -> ShardAction {
+        if job.silent {
+            return .log(.debug, "\(job.id) \(state) here (a part of a job spread over racks; another shard reports it)")
+        }
         defer { nextTransitionID += 1 }
         var placement: Placement?
         if state == .running, let t = job.typeIndex {

@@ -121,12 +121,20 @@ public struct LeaseCommit: Sendable, Hashable {
     public var buyer: Int
     public var job: Int
     public var round: Int
+    /// The GPUs of the whole deal (more than the lease's when the job is spread over racks; 0 =
+    /// the lease's).
+    public var dealUnits: Int
+    /// Another owner of the deal reports the job (a live shard runs a silent part's workers and
+    /// reports nothing about it): the buyer's own part reports, else the lowest-numbered owner's.
+    public var silent: Bool
 
-    public init(lease: LeaseID, buyer: Int, job: Int, round: Int) {
+    public init(lease: LeaseID, buyer: Int, job: Int, round: Int, dealUnits: Int = 0, silent: Bool = false) {
         self.lease = lease
         self.buyer = buyer
         self.job = job
         self.round = round
+        self.dealUnits = dealUnits
+        self.silent = silent
     }
 }
 

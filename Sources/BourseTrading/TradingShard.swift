@@ -134,6 +134,10 @@ public struct TradingShard: Sendable {
         public var bid = 0.0
         /// The offer that holds it this round.
         public var offerID: UInt64 = 0
+        /// From the buyer's commit: the GPUs of its whole deal, and whether another owner of the
+        /// deal reports the job (``LeaseCommit``).
+        public var dealUnits = 0
+        public var silent = false
     }
 
     /// One part of a deal: GPUs of one market group.
@@ -382,8 +386,12 @@ public struct TradingShard: Sendable {
             if deal.parts.allSatisfy({ $0.status == .granted }) {
                 deals[job]!.confirmed = true
                 counters.dealsConfirmed += 1
+                let units = deal.parts.reduce(0) { $0 + $1.units }
+                let owners = Set(deal.parts.map(\.owner))
+                let reporter = owners.contains(id) ? id : owners.min()!
                 for part in deal.parts {
-                    out += send(.commit(LeaseCommit(lease: part.lease!, buyer: id, job: job, round: round)))
+                    out += send(.commit(LeaseCommit(
+                        lease: part.lease!, buyer: id, job: job, round: round, dealUnits: units, silent: part.owner != reporter)))
                 }
             } else {
                 counters.dealsFailed += 1
@@ -687,6 +695,8 @@ public struct TradingShard: Sendable {
         guard let lease = leases[c.lease], lease.buyer == c.buyer, lease.job == c.job, c.round == round, lease.round == round
         else { return }
         leases[c.lease]!.committed = true
+        leases[c.lease]!.dealUnits = c.dealUnits
+        leases[c.lease]!.silent = c.silent
     }
 
     // MARK: - Buyer

@@ -242,7 +242,8 @@ extension WorkerCommand {
             workers: c.workers,
             resumeFromSteps: c.resume_from_steps,
             totalSteps: c.total_steps,
-            restartDelay: c.restart_delay)
+            restartDelay: c.restart_delay,
+            spreadWorkers: c.spread_workers)
     }
 }
 
@@ -390,7 +391,8 @@ extension LeaseCommit {
     init(c: Bourse__LeaseCommit) throws(WireError) {
         try self.init(
             leaseID: decodeString(c.lease_id, "LeaseCommit.lease_id"), buyer: c.buyer,
-            jobID: decodeString(c.job_id, "LeaseCommit.job_id"), round: c.round)
+            jobID: decodeString(c.job_id, "LeaseCommit.job_id"), round: c.round, dealGpus: c.deal_gpus,
+            silent: c.silent != 0)
     }
 }
 

@@ -223,6 +223,7 @@ extension WorkerCommand {
         c.resume_from_steps = resumeFromSteps
         c.total_steps = totalSteps
         c.restart_delay = restartDelay
+        c.spread_workers = spreadWorkers
     }
 }
 
@@ -373,6 +374,8 @@ extension LeaseCommit {
         c.buyer = buyer
         c.job_id = try a.string(jobID, "LeaseCommit.job_id")
         c.round = round
+        c.deal_gpus = dealGpus
+        c.silent = silent ? 1 : 0
     }
 }
 

@@ -296,11 +296,14 @@ public struct WorkerCommand: Sendable, Hashable {
     public var totalSteps: UInt64
     /// Seconds of checkpoint-restart before progress resumes.
     public var restartDelay: Double
+    /// A job spread over racks: the workers of the whole job, of which this agent runs
+    /// `gpuIDs` (0 = all of them run here).
+    public var spreadWorkers: UInt32
 
     public init(
         commandID: UInt64 = 0, kind: WorkerCommandKind = .unspecified, jobID: String = "", jobType: String = "",
         gpuIDs: [String] = [], workers: UInt32 = 0, resumeFromSteps: Double = 0, totalSteps: UInt64 = 0,
-        restartDelay: Double = 0
+        restartDelay: Double = 0, spreadWorkers: UInt32 = 0
     ) {
         self.commandID = commandID
         self.kind = kind
@@ -311,6 +314,7 @@ public struct WorkerCommand: Sendable, Hashable {
         self.resumeFromSteps = resumeFromSteps
         self.totalSteps = totalSteps
         self.restartDelay = restartDelay
+        self.spreadWorkers = spreadWorkers
     }
 }
 
@@ -579,12 +583,18 @@ public struct LeaseCommit: Sendable, Hashable {
     public var buyer: UInt32
     public var jobID: String
     public var round: UInt64
+    /// The GPUs of the buyer's whole deal (0 = the lease's own).
+    public var dealGpus: UInt32
+    /// The owner runs this part of a spread job but reports nothing (another part does).
+    public var silent: Bool
 
-    public init(leaseID: String = "", buyer: UInt32 = 0, jobID: String = "", round: UInt64 = 0) {
+    public init(leaseID: String = "", buyer: UInt32 = 0, jobID: String = "", round: UInt64 = 0, dealGpus: UInt32 = 0, silent: Bool = false) {
         self.leaseID = leaseID
         self.buyer = buyer
         self.jobID = jobID
         self.round = round
+        self.dealGpus = dealGpus
+        self.silent = silent
     }
 }
 

@@ -54,6 +54,27 @@ struct AgentCoreTests {
         #expect(hb.nodes[1].gpus[0].jobID == "a")
     }
 
+    @Test("a part of a job spread over racks runs at the whole job's unconsolidated speed; a new spread restarts it")
+    func spreadPart() {
+        var core = fixture()
+        var part = start(1, "s", ["r0-n0-g0"], workers: 2)
+        part.spreadWorkers = 2  // the other worker runs on another rack
+        #expect(core.apply(part, now: 0).ok)
+        #expect(core.heartbeat(now: 10).jobs.first { $0.jobID == "s" }?.stepsDone == 120)  // 12 steps/s: 2 GPUs spread
+        // The same GPU, now the whole job: not "already running", it goes on at 1 worker's speed
+        // (10 steps/s, counted at 2 preferred workers: 5).
+        var alone = part
+        alone.commandID = 2
+        alone.spreadWorkers = 0
+        #expect(core.apply(alone, now: 10).ok)
+        #expect(core.heartbeat(now: 20).jobs.first { $0.jobID == "s" }?.stepsDone == 170)
+        // A spread the table cannot run is refused, naming the whole job's workers.
+        var wide = alone
+        wide.commandID = 3
+        wide.spreadWorkers = 8
+        #expect(core.apply(wide, now: 20).error.contains("with 8 workers on v100"))
+    }
+
     @Test("completion frees the GPUs and is reported until the shard forgets it")
     func completion() {
         var core = fixture()

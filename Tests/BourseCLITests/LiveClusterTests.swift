@@ -176,13 +176,11 @@ struct LiveClusterTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(try pid(scratch, "shard-r1"), SIGKILL)
-        let killedAt = ContinuousClock.now
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.runDir + "/bourse-up.json")))
+        let epoch = try #require((state as? [String: Any])?["epoch"] as? Double)
+        let killedAt = Date().timeIntervalSince1970 - epoch
 
-        // Every other shard sees it dead. `detection` is when the first poll that shows it came
-        // back (an upper bound): polls are kept short (the dead shard never answers, so each one
-        // waits out its timeout) and close together, so the bound is within about 0.2 s of the
-        // moment, plus the poll's process start. (With 300 ms polls 200 ms apart, CI on a busy
-        // 2-core machine once measured 5.4 s.)
+        // Every other shard sees it dead: polled until both say so.
         deadline = ContinuousClock.now + .seconds(20)
         var members = RunResult(status: -1, stdout: "", stderr: "")
         while ContinuousClock.now < deadline {
@@ -191,11 +189,20 @@ struct LiveClusterTests {
             if line.components(separatedBy: "dead#").count == 3 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let detection = ContinuousClock.now - killedAt
         let line = members.stdout.split(separator: "\n").first { $0.hasPrefix("shard-r1 ") } ?? ""
         #expect(line.components(separatedBy: "dead#").count == 3, "\(members.stdout)")
-        // Issue 5: probe period 500 ms, a killed member seen dead by every other within 5 s.
-        #expect(detection < .seconds(5), "seen dead by both others after \(detection)")
+        // Issue 5: probe period 500 ms, a killed member seen dead by every other within 5 s. When
+        // each declared it dead comes from its log (wall seconds since the epoch, to the ms), not
+        // from when a poll returned: polls measured the `bourse members` process too, and CI on a
+        // busy 2-core machine measured 5.45 s that way.
+        let declared = try ["shard-r0", "shard-r2"].map { shard -> Double in
+            let text = (try? String(contentsOfFile: scratch.runDir + "/\(shard).log", encoding: .utf8)) ?? ""
+            let death = text.split(separator: "\n").last { $0.contains("member shard-r1 (shard)") && $0.contains("-> dead") }
+            let wall = death?.components(separatedBy: " at wall ").last?.split(separator: " ").first.flatMap { Double($0) }
+            return try #require(wall, "\(shard) logged no death of shard-r1 with its time: \(death ?? "")")
+        }
+        let detection = declared.max()! - killedAt
+        #expect(detection < 5, "seen dead by both others \(detection) s after the kill (\(declared.map { $0 - killedAt }))")
 
         // All jobs complete, each exactly once, r1 adopted by r2.
         deadline = ContinuousClock.now + .seconds(120)
@@ -217,6 +224,45 @@ struct LiveClusterTests {
 
         let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
         #expect(down.stdout.contains("stopped 6 of 7 processes"), "\(down.stdout)")
+    }
+
+    @Test("a job wider than any rack runs on two racks' agents through a trade and completes once")
+    func jobAcrossRacks() async throws {
+        let scratch = try Scratch(racks: ["v100", "v100"])  // 4 V100s per rack
+        let up = try runBourse(["up", scratch.config, "--run-dir", scratch.runDir], timeout: .seconds(60))
+        #expect(up.status == 0, "up: \(up.stdout) \(up.stderr)")
+        guard up.status == 0 else { return }
+        let wide = try scratch.client(["submit", "--job-type", Self.resnet, "--steps", "300000", "--workers", "8"])
+        #expect(wide.status == 0, "submit: \(wide.stderr)")
+        let id = String(try #require(wide.stdout.split(separator: " ").dropFirst().first))
+        let home = wide.stdout.contains("shard-r0") ? "r0" : "r1"
+        let other = home == "r0" ? "r1" : "r0"
+        let deadline = ContinuousClock.now + .seconds(60)
+        var jobs = try scratch.jobs()
+        while ContinuousClock.now < deadline && jobs[id]?.state != "completed" {
+            try await Task.sleep(for: .milliseconds(500))
+            jobs = try scratch.jobs()
+        }
+        #expect(jobs[id]?.state == "completed", "\(jobs)\n\(scratch.logs())")
+        func log(_ name: String) -> String { (try? String(contentsOfFile: scratch.runDir + "/\(name).log", encoding: .utf8)) ?? "" }
+        let gatewayLog = log("gateway").split(separator: "\n").filter { $0.contains("\(id): ") }
+        #expect(gatewayLog.filter { $0.contains("-> completed") }.count == 1, "\(gatewayLog)")
+        #expect(gatewayLog.contains { $0.contains("spread over racks: 4 of its 8 GPUs here") }, "\(gatewayLog)")
+        #expect(log("shard-\(home)").contains("no rack can run it alone; trading places it across racks"))
+        #expect(log("shard-\(other)").contains("guest \(id) of shard-\(home) runs here on a lease"), "\(scratch.logs())")
+        // The silent part stops when its shard next polls the gateway (its next round).
+        let stopBy = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < stopBy && !log("shard-\(other)").contains("\(id) is no longer unfinished at the gateway (finished)") {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(log("shard-\(other)").contains("\(id) is no longer unfinished at the gateway (finished)"), "\(scratch.logs())")
+        #expect(log("agent-\(other)").contains("stop \(id)"), "\(scratch.logs())")
+        let report = try scratch.client(["report", "--json"])
+        let fields = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        let trading = fields?["trading"] as? [String: Any]
+        #expect((trading?["leases_granted"] as? Int ?? 0) >= 2, "\(report.stdout)")
+        let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
+        #expect(down.stdout.contains("stopped 5 of 5 processes"), "\(down.stdout)")
     }
 
     @Test("a node fails under a running job: it restarts elsewhere from its checkpoint and completes")

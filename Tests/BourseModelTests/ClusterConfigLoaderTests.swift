@@ -65,6 +65,7 @@ struct ShippedConfigTests {
     static let expected: [Expected] = [
         Expected(file: "demo.yaml", racks: 4, nodes: 9, gpus: ["v100": 12, "p100": 12, "k80": 12]),
         Expected(file: "gavel-4-4-4.yaml", racks: 3, nodes: 12, gpus: ["v100": 4, "p100": 4, "k80": 4]),
+        Expected(file: "gavel-4-4-4-split.yaml", racks: 6, nodes: 12, gpus: ["v100": 4, "p100": 4, "k80": 4]),
         Expected(file: "gavel-8-8-8.yaml", racks: 3, nodes: 24, gpus: ["v100": 8, "p100": 8, "k80": 8]),
         Expected(file: "gavel-12-12-12.yaml", racks: 3, nodes: 36, gpus: ["v100": 12, "p100": 12, "k80": 12]),
         Expected(file: "gavel-36-36-36.yaml", racks: 3, nodes: 108, gpus: ["v100": 36, "p100": 36, "k80": 36]),

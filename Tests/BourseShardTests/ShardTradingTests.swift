@@ -36,11 +36,31 @@ private extension Array where Element == ShardAction {
     var leasesEnded: [String] { compactMap { if case .leaseEnded(let l, let b, let j) = $0 { "\(l) \(b) \(j)" } else { nil } } }
 }
 
-/// Both racks' shards, their trading messages delivered one tick later (and gossip each tick).
-private struct TwoShards {
+/// Two racks of two V100s on one node each (a 4-GPU job fits on neither alone) and one of two K80s.
+private let spreadRacks = ["v100", "v100", "k80"].enumerated().map { k, type in
+    RackSpec(
+        id: "r\(k)", shardAddress: "tcp://127.0.0.1:\(10 + 2 * k)", agentAddress: "tcp://127.0.0.1:\(11 + 2 * k)",
+        nodes: [NodeSpec(id: "r\(k)-n0", rack: "r\(k)", gpus: [type: 2])])
+}
+
+private let spreadTable = ThroughputTable(entries: [
+    "v100": [
+        JobTypeKey(model: "ResNet", scaleFactor: 1): 10, JobTypeKey(model: "ResNet", scaleFactor: 2): 18,
+        JobTypeKey(model: "ResNet", scaleFactor: 4): 32,
+    ],
+    "v100_unconsolidated": [JobTypeKey(model: "ResNet", scaleFactor: 2): 16, JobTypeKey(model: "ResNet", scaleFactor: 4): 28],
+    "k80": [JobTypeKey(model: "ResNet", scaleFactor: 1): 1, JobTypeKey(model: "ResNet", scaleFactor: 2): 1.8],
+])
+
+private func wideJob(home: String) -> JobStatus {
+    JobStatus(jobID: "j-000001", spec: JobSpec(jobType: "ResNet", totalSteps: 100_000, workers: 4), state: .pending, homeShard: home)
+}
+
+/// The racks' shards, their trading messages delivered one tick later (and gossip each tick).
+private struct Shards {
     var cores: [ShardCore]
 
-    init(trading: Bool = true) throws {
+    init(trading: Bool = true, racks: [RackSpec] = racks, table: ThroughputTable = table) throws {
         cores = try racks.map { rack in
             var settings = ShardSettings(shardID: rack.shardID, roundSeconds: 360, restartSeconds: 30, firstTransitionID: 1)
             settings.trading = TradingSettings(enabled: trading)
@@ -86,7 +106,7 @@ private struct TwoShards {
 struct ShardTradingTests {
     @Test("a job whose home rack is slow runs on the fast rack's GPUs on a lease; its home does not run it")
     func guestRunsOnLease() throws {
-        var shards = try TwoShards()
+        var shards = try Shards()
         #expect(shards.cores.allSatisfy { $0.market != nil })
         // Round 1 publishes the asks (nothing to trade yet); round 2 trades.
         _ = shards.round(at: 0, listing: [])
@@ -113,9 +133,63 @@ struct ShardTradingTests {
         #expect(shards.cores[1].digest.trading?.offersSent ?? 0 >= 1)
     }
 
+    @Test("a job no rack can run alone runs across two racks: its home runs and reports its part, the other rack runs a silent part")
+    func jobSpreadOverRacks() throws {
+        var shards = try Shards(racks: spreadRacks, table: spreadTable)
+        _ = shards.round(at: 0, listing: [])
+        let wide = wideJob(home: "shard-r1")
+        let out = shards.round(at: 360, listing: [wide])
+        #expect(out[1].logs.contains { $0.contains("no rack can run it alone; trading places it across racks") })
+        // Each rack starts its two GPUs as a part of a 4-worker job.
+        let home = try #require(out[1].commands.first { $0.kind == .start && $0.jobID == "j-000001" })
+        let owner = try #require(out[0].commands.first { $0.kind == .start && $0.jobID == "j-000001" })
+        #expect(home.gpuIDs.sorted() == ["r1-n0-g0", "r1-n0-g1"] && owner.gpuIDs.sorted() == ["r0-n0-g0", "r0-n0-g1"])
+        #expect(home.spreadWorkers == 4 && owner.spreadWorkers == 4)
+        // Only the home reports it; the other part is silent.
+        let running = try #require(out[1].transitions.first { $0.jobID == "j-000001" && $0.state == .running })
+        #expect(running.reason.contains("spread over racks: 2 of its 4 GPUs here"))
+        #expect(running.placement?.shardID == "shard-r1")
+        #expect(!out[0].transitions.contains { $0.jobID == "j-000001" })
+        #expect(shards.cores[0].jobs["j-000001"]?.silent == true && shards.cores[1].jobs["j-000001"]?.silent == false)
+        #expect(out[0].logs.contains { $0.contains("spread over racks, parts here: [j-000001 2/4]") })
+        #expect(out[1].logs.contains { $0.contains("spread over racks, parts here: [j-000001 2/4 reporting]") })
+        // The silent part's progress and completion are not reported; the reporting part's are.
+        let silentDone = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r0", address: "", nodes: [NodeReport(nodeID: "r0-n0", rack: "r0")],
+                jobs: [JobProgress(jobID: "j-000001", stepsDone: 100_000, checkpointSteps: 100_000, stepsPerSecond: 0, workers: 0)],
+                at: 500, isRegister: false),
+            now: 500)
+        #expect(silentDone.transitions.isEmpty)
+        // Next round: the same deal holds; nothing restarts.
+        let next = shards.round(at: 720, listing: [wide])
+        #expect(!next.flatMap(\.commands).contains { $0.kind == .start || $0.kind == .stop })
+        #expect(shards.cores[1].jobs["j-000001"]?.spreadWorkers == 4)
+        #expect(!out[2].commands.contains { $0.jobID == "j-000001" })
+    }
+
+    @Test("a spread job whose home has no part is reported by the lowest-numbered owner; its home reports nothing")
+    func spreadJobReportedByAnOwner() throws {
+        var shards = try Shards(racks: spreadRacks, table: spreadTable)
+        _ = shards.round(at: 0, listing: [])
+        let out = shards.round(at: 360, listing: [wideJob(home: "shard-r2")])
+        #expect(out[0].commands.first { $0.kind == .start }?.spreadWorkers == 4)
+        #expect(out[1].commands.first { $0.kind == .start }?.spreadWorkers == 4)
+        let running = try #require(out[0].transitions.first { $0.jobID == "j-000001" && $0.state == .running })
+        #expect(running.placement?.shardID == "shard-r2", "the job's home schedules it")
+        #expect(running.placement?.gpuIDs.sorted() == ["r0-n0-g0", "r0-n0-g1"])
+        #expect(out[1].transitions.isEmpty && out[2].transitions.isEmpty)
+        #expect(out[2].commands.isEmpty && shards.cores[2].remote == ["j-000001"])
+        // The gateway stops listing it (completed): both parts are stopped and forgotten.
+        let after = shards.round(at: 720, listing: [])
+        #expect(after[1].commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
+        #expect(after[1].logs.contains { $0.contains("j-000001 is no longer unfinished at the gateway (finished)") })
+        #expect(shards.cores.allSatisfy { $0.jobs.isEmpty })
+    }
+
     @Test("without trading the job stays on its slow home rack")
     func noTradingStaysHome() throws {
-        var shards = try TwoShards(trading: false)
+        var shards = try Shards(trading: false)
         #expect(shards.cores.allSatisfy { $0.market == nil })
         _ = shards.round(at: 0, listing: [])
         let out = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
@@ -125,7 +199,7 @@ struct ShardTradingTests {
 
     @Test("a guest that completes is reported by the owner, dropped by its home, and never started again")
     func guestCompletes() throws {
-        var shards = try TwoShards()
+        var shards = try Shards()
         _ = shards.round(at: 0, listing: [])
         let list = [status("j-000001", home: "shard-r1", steps: 1000)]
         let first = shards.round(at: 360, listing: list)
@@ -149,7 +223,7 @@ struct ShardTradingTests {
 
     @Test("a node failure closes the shard's market (guests stop) and re-opens it on the GPUs left")
     func nodeFailureReopensMarket() throws {
-        var shards = try TwoShards()
+        var shards = try Shards()
         _ = shards.round(at: 0, listing: [])
         _ = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
         #expect(shards.cores[0].jobs["j-000001"]?.guest == true)
@@ -180,7 +254,7 @@ struct ShardTradingTests {
 
     @Test("a rack whose last node of a GPU group fails stays out of the market")
     func lastNodeOfAGroupKeepsTradingOff() throws {
-        var shards = try TwoShards()
+        var shards = try Shards()
         _ = shards.round(at: 0, listing: [])
         let out = shards.cores[0].handle(
             .agentReport(
@@ -194,7 +268,7 @@ struct ShardTradingTests {
 
     @Test("a shard that adopts a rack while its market is open goes on scheduling rounds, without a market")
     func adoptionDuringTheWindow() throws {
-        var shards = try TwoShards()
+        var shards = try Shards()
         _ = shards.round(at: 0, listing: [])
         _ = shards.round(at: 360, listing: [])
         // Round 3 opens its market at 720; r1 dies before the window closes and r0 adopts its rack.
@@ -229,6 +303,7 @@ struct TradingWireTests {
             .reject(TradeReject(offerID: 7, owner: 2, buyer: 1, job: 42, group: 3, ask: 1.5, reason: .outbid)),
             .release(LeaseRelease(lease: lease, buyer: 1, job: 42)),
             .commit(LeaseCommit(lease: lease, buyer: 1, job: 42, round: 99)),
+            .commit(LeaseCommit(lease: lease, buyer: 1, job: 42, round: 99, dealUnits: 6, silent: true)),
         ]
         for m in messages {
             let bytes = try WireCodec.encode(Envelope(senderID: "shard-r1", body: TradingWire.body(m, buyerShard: "shard-r1")))

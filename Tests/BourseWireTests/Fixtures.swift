@@ -116,7 +116,7 @@ enum Fixtures {
             .workerCommand(WorkerCommand(
                 commandID: 17, kind: .resize, jobID: "job-42", jobType: "Transformer (batch size 64)",
                 gpuIDs: ["r0-n1-g0", "r0-n1-g1"], workers: 2, resumeFromSteps: 1400.5, totalSteps: 50_000,
-                restartDelay: 12.5)),
+                restartDelay: 12.5, spreadWorkers: 6)),
             .commandAck(CommandAck(commandID: 17, ok: true, error: "warning: slow start", stepsDone: 1500.25, checkpointSteps: 1500.25)),
             .ping(Ping(probeID: 5, updates: updates, digests: digests)),
             .pingReq(PingReq(probeID: 6, targetID: "shard-r2", targetAddress: "tcp://10.0.0.3:7000", updates: updates, digests: digests)),
@@ -128,7 +128,7 @@ enum Fixtures {
                 offerID: 1001, leaseID: "L2.7", gpuIDs: ["r0-n1-g0", "r0-n1-g1"], expiresAt: 1800.5, price: 11.5, owner: 2,
                 buyer: 1, jobID: "job-42", group: 3, units: 4)),
             .tradeReject(TradeReject(offerID: 1002, ask: 13.25, reason: "outbid", owner: 2, buyer: 1, jobID: "job-42", group: 3)),
-            .leaseCommit(LeaseCommit(leaseID: "L2.7", buyer: 1, jobID: "job-42", round: 99)),
+            .leaseCommit(LeaseCommit(leaseID: "L2.7", buyer: 1, jobID: "job-42", round: 99, dealGpus: 6, silent: true)),
             .leaseRelease(LeaseRelease(leaseID: "L2.7", reason: "job finished", buyer: 1, jobID: "job-42")),
             .error(WireErrorMessage(code: .notFound, message: "no such job", field: "job_id")),
         ]
@@ -235,7 +235,8 @@ struct RandomEnvelopes {
         case 9: .agentRegister(AgentRegister(agentID: string(), address: string(), nodes: list { $0.node() }, jobs: list { $0.progress() }))
         case 10: .agentHeartbeat(AgentHeartbeat(agentID: string(), at: double(), nodes: list { $0.node() }, jobs: list { $0.progress() }))
         case 11: .workerCommand(WorkerCommand(commandID: u64(), kind: WorkerCommandKind(rawValue: raw()), jobID: string(), jobType: string(),
-                                               gpuIDs: strings(), workers: u32(), resumeFromSteps: double(), totalSteps: u64(), restartDelay: double()))
+                                               gpuIDs: strings(), workers: u32(), resumeFromSteps: double(), totalSteps: u64(), restartDelay: double(),
+                                               spreadWorkers: u32()))
         case 12: .commandAck(CommandAck(commandID: u64(), ok: bool(), error: string(), stepsDone: double(), checkpointSteps: double()))
         case 13: .ping(Ping(probeID: u64(), updates: list { $0.update() }, digests: list { $0.digest() }))
         case 14: .pingReq(PingReq(probeID: u64(), targetID: string(), targetAddress: string(), updates: list { $0.update() }, digests: list { $0.digest() }))
@@ -245,7 +246,7 @@ struct RandomEnvelopes {
         case 17: .tradeAccept(TradeAccept(offerID: u64(), leaseID: string(), gpuIDs: strings(), expiresAt: double(), price: double(),
                                            owner: u32(), buyer: u32(), jobID: string(), group: u32(), units: u32()))
         case 18: .tradeReject(TradeReject(offerID: u64(), ask: double(), reason: string(), owner: u32(), buyer: u32(), jobID: string(), group: u32()))
-        case 19: .leaseCommit(LeaseCommit(leaseID: string(), buyer: u32(), jobID: string(), round: u64()))
+        case 19: .leaseCommit(LeaseCommit(leaseID: string(), buyer: u32(), jobID: string(), round: u64(), dealGpus: u32(), silent: bool()))
         case 20: .leaseRelease(LeaseRelease(leaseID: string(), reason: string(), buyer: u32(), jobID: string()))
         default: .error(WireErrorMessage(code: WireErrorCode(rawValue: raw()), message: string(), field: string()))
         }

@@ -516,10 +516,15 @@ struct  Bourse__WorkerCommand
    * seconds of checkpoint-restart before progress resumes
    */
   double restart_delay;
+  /*
+   * A job spread over racks: the workers of the whole job (this agent runs gpu_ids of them; the
+   * job runs at the speed of all of them across the spine). 0 = the job runs here only.
+   */
+  uint32_t spread_workers;
 };
 #define BOURSE__WORKER_COMMAND__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__worker_command__descriptor) \
-    , 0, BOURSE__WORKER_COMMAND_KIND__WORKER_COMMAND_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
+    , 0, BOURSE__WORKER_COMMAND_KIND__WORKER_COMMAND_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0 }
 
 
 struct  Bourse__CommandAck
@@ -804,10 +809,17 @@ struct  Bourse__LeaseCommit
   uint32_t buyer;
   char *job_id;
   uint64_t round;
+  /*
+   * The GPUs of the buyer's whole deal: more than the lease's when the job is spread over racks
+   * (0 = the lease's). `silent`: the owner runs this part's workers but reports nothing to the
+   * gateway; exactly one part of a spread job reports the job's progress.
+   */
+  uint32_t deal_gpus;
+  protobuf_c_boolean silent;
 };
 #define BOURSE__LEASE_COMMIT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__lease_commit__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Bourse__LeaseRelease
