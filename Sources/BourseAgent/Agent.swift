@@ -56,7 +56,7 @@ public actor Agent {
     private var pendingFailures: [(nodeID: String, after: Double)]
     private var controlLinesApplied = 0
     /// Checkpoints already in the audit log, by job.
-    private var auditedCheckpoints: [String: Double] = [:]
+    private var reportedCheckpoints: [String: Double] = [:]
 
     public init(
         cluster: ClusterConfig, rackID: String, table: ThroughputTable, settings: AgentSettings,
@@ -214,7 +214,7 @@ public actor Agent {
         }
         if accepted {
             failures = 0
-            auditCheckpoints(body)
+            shareReportedCheckpoints(body)
         } else {
             failures += 1
             if failures >= options.failoverAfter {
@@ -320,20 +320,23 @@ extension Agent {
         return result
     }
 
-    /// Checkpoints the shard now knows of (a report it accepted): the audit's `checkpoint` events.
-    private func auditCheckpoints(_ body: Envelope.Body) {
-        guard let log = AuditLog.shared else { return }
+    /// Checkpoints the shard now knows of (a report it accepted): saved to the shared storage, as
+    /// a job's periodic checkpoints are, so a worker started elsewhere (another part of a job
+    /// spread over racks, a move) resumes from the newest; and the audit's `checkpoint` events.
+    private func shareReportedCheckpoints(_ body: Envelope.Body) {
+        guard options.checkpointStore != nil || AuditLog.shared != nil else { return }
         let jobs: [JobProgress]
         switch body {
         case .agentHeartbeat(let h): jobs = h.jobs
         case .agentRegister(let r): jobs = r.jobs
         default: return
         }
-        for job in jobs where job.checkpointSteps > (auditedCheckpoints[job.jobID] ?? 0) {
-            auditedCheckpoints[job.jobID] = job.checkpointSteps
-            log.record(AuditEvent(t: core.now, proc: agentID, ev: "checkpoint", job: job.jobID, checkpoint: job.checkpointSteps))
+        for job in jobs where job.checkpointSteps > (reportedCheckpoints[job.jobID] ?? 0) {
+            reportedCheckpoints[job.jobID] = job.checkpointSteps
+            options.checkpointStore?.save(job.jobID, steps: job.checkpointSteps)
+            AuditLog.shared?.record(AuditEvent(t: core.now, proc: agentID, ev: "checkpoint", job: job.jobID, checkpoint: job.checkpointSteps))
         }
-        if auditedCheckpoints.count > 10_000 { auditedCheckpoints.removeAll() }
+        if reportedCheckpoints.count > 10_000 { reportedCheckpoints.removeAll() }
     }
 }
 

@@ -129,16 +129,19 @@ public struct Auditor: Sendable {
             var found: [AuditViolation] = []
             var resumes = 0
             // A start replaced, before its worker began to compute, by a start of the same job on
-            // the same GPUs (the agent adopted a newer shared checkpoint) never ran from its
-            // steps: only the replacement is judged.
+            // the same GPUs by the same agent (it adopted a newer shared checkpoint) never ran
+            // from its steps: only the replacement is judged. Per agent: the parts of a job spread
+            // over racks start on several agents at once.
+            struct Worker: Hashable { var job: String; var agent: String }
             var replaced = Set<Int>()
-            var open: [String: Int] = [:]
+            var open: [Worker: Int] = [:]
             for (i, e) in ordered.enumerated() where e.ev == "worker_start" {
                 guard let job = e.job else { continue }
-                if let j = open[job], let until = ordered[j].resumeAt, e.t <= until, e.gpus == ordered[j].gpus {
+                let worker = Worker(job: job, agent: e.proc)
+                if let j = open[worker], let until = ordered[j].resumeAt, e.t <= until, e.gpus == ordered[j].gpus {
                     replaced.insert(j)
                 }
-                open[job] = i
+                open[worker] = i
             }
             for (i, e) in ordered.enumerated() {
                 guard let job = e.job else { continue }

@@ -146,6 +146,18 @@ struct Sim: ParsableCommand {
         help: ArgumentHelp("With --shards: fraction of messages delivered twice.", valueName: "fraction"))
     var netDuplicate: Double = 0
 
+    @Flag(
+        name: .customLong("no-rehome"),
+        help: "With --shards: a job on another shard's lease keeps its home (as on live shards) instead of moving there.")
+    var noRehome = false
+
+    @Option(
+        name: .customLong("max-phases"),
+        help: ArgumentHelp(
+            "With --shards: trading phases per round at most (1 ms each; a live market's window of 0.09 s at 10 ms per phase is 9).",
+            valueName: "n"))
+    var maxPhases = 120
+
     @Option(
         name: .customLong("fairness-lr"),
         help: ArgumentHelp(
@@ -203,9 +215,10 @@ struct Sim: ParsableCommand {
             for name in policies where !PolicyCatalog.isBourse(name) {
                 throw ValidationError("--shards needs Bourse's policies (bourse, bourse-fixed); '\(name)' is a central Gavel policy")
             }
-        } else if noTrading || netDelay != 0 || netLoss != 0 || netDuplicate != 0 {
-            throw ValidationError("--no-trading, --net-delay, --net-loss and --net-duplicate need --shards")
+        } else if noTrading || netDelay != 0 || netLoss != 0 || netDuplicate != 0 || maxPhases != 120 || noRehome {
+            throw ValidationError("--no-trading, --net-delay, --net-loss, --net-duplicate, --max-phases and --no-rehome need --shards")
         }
+        guard maxPhases >= 1 else { throw ValidationError("--max-phases must be at least 1") }
         guard netDelay >= 0, netDelay.isFinite else { throw ValidationError("--net-delay must be >= 0 ms") }
         guard (0...1).contains(netLoss), netLoss < 1 else { throw ValidationError("--net-loss must be in [0, 1)") }
         guard (0...1).contains(netDuplicate) else { throw ValidationError("--net-duplicate must be in [0, 1]") }
@@ -257,6 +270,8 @@ struct Sim: ParsableCommand {
         options.sharding.network.delayMs = netDelay
         options.sharding.network.loss = netLoss
         options.sharding.network.duplicate = netDuplicate
+        options.sharding.maxPhases = maxPhases
+        options.sharding.rehome = !noRehome
 
         var results: [SimulationResult] = []
         var timings: [Double] = []

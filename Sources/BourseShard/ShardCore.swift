@@ -480,7 +480,7 @@ public struct ShardCore: Sendable {
                     transitionID: newTransitionID())))
                 continue
             }
-            if !added.runnable, market != nil, clusterPlanner?.canRun(input(job, now: now)) ?? false {
+            if !added.runnable, runsAcrossRacks(job, now: now) {
                 added.runnable = true
                 out.append(.log(.info, "\(job.id) ('\(spec.jobType)' x\(spec.workers)): no rack can run it alone; trading places it across racks"))
             }
@@ -604,6 +604,10 @@ public struct ShardCore: Sendable {
     /// releases go out. Trading phases follow on every tick until the close.
     private mutating func openMarket(now: Double) -> [ShardAction] {
         guard var market else { return planRound(now: now) }
+        if let rack = racks.first(where: { !liveRacks.contains($0.id) }) {
+            // It could not run what it sells: the others' offers go unanswered this round.
+            return [.log(.info, "market round skipped: the agent of rack \(rack.id) has not registered")] + planRound(now: now)
+        }
         let home = jobs.values.filter { $0.runnable && !$0.guest && $0.heldFor == nil }.sorted { $0.seq < $1.seq }
         let shares = tenantShares(home)
         let policyJobs = home.map { planner.policyJob(input($0, now: now, tenantShare: shares[$0.spec.tenant] ?? 1)) }
@@ -882,6 +886,7 @@ public struct ShardCore: Sendable {
         }
         let reportAt = at > 0 ? at : now
         out += nodesFailed(nodes, at: reportAt, now: now)
+        out += nodesRecovered(nodes, now: now)
         if isRegister {
             if awaitingAgent.removeValue(forKey: rackID) != nil {
                 let held = jobs.values.filter { $0.heldFor == rackID }.map(\.id).sorted()
@@ -984,7 +989,7 @@ public struct ShardCore: Sendable {
     // MARK: Adoption
 
     private mutating func adopt(_ rack: RackSpec, formerShard: String, now: Double) -> [ShardAction] {
-        var out = leaveMarket(now: now, reason: "adopting rack \(rack.id); trading stays off (the market's participants are the config's racks)")
+        var out = leaveMarket(now: now, reason: "adopting rack \(rack.id); trading stays off until it is handed back (the market's participants are the config's racks)")
         if !homeShards.contains(formerShard) { homeShards.append(formerShard) }
         guard !racks.contains(where: { $0.id == rack.id }) else { return out }
         racks.append(rack)
@@ -1038,7 +1043,7 @@ public struct ShardCore: Sendable {
     /// The others still see this rack's groups at their configured size; an offer for more GPUs
     /// than are left is refused as invalid. When a whole group is gone (its last node failed) the
     /// local groups no longer line up with the layout, and trading stays off.
-    private mutating func rejoinMarket() -> [ShardAction] {
+    private mutating func rejoinMarket(now: Double) -> [ShardAction] {
         guard let setup = marketSetup, adopted.isEmpty, let local = planner.marketPlanner(valuationPool: setup.valuationPool)
         else { return [] }
         let configured = setup.layout.ids[setup.own].map { setup.layout.groups[$0] }
@@ -1049,7 +1054,20 @@ public struct ShardCore: Sendable {
         }
         market = TradingShard(id: setup.own, layout: setup.layout, planner: local, parameters: setup.parameters)
         let gpus = local.groups.reduce(0) { $0 + $1.capacity }
-        return [.log(.info, "trading again from the next round, on the \(gpus) GPUs left")]
+        var out: [ShardAction] = [.log(.info, "trading again from the next round, on \(gpus) GPUs")]
+        // Home jobs only a spread deal can run (a planner rebuilt without a market left them out).
+        for job in jobs.values.sorted(by: { $0.seq < $1.seq }) where !job.runnable && !job.guest && runsAcrossRacks(job, now: now) {
+            jobs[job.id]?.runnable = true
+            planner.addJob(job.seq)
+            out.append(.log(.info, "\(job.id) can run across racks again, by trading"))
+        }
+        return out
+    }
+
+    /// Whether a job this rack cannot run alone can run across racks by a spread deal (the
+    /// market is open and the cluster's GPUs can run it).
+    private func runsAcrossRacks(_ job: Job, now: Double) -> Bool {
+        market != nil && (clusterPlanner?.canRun(input(job, now: now)) ?? false)
     }
 
     /// Hands back the racks adopted from `shard`, which is alive again (finding 4 of
@@ -1095,6 +1113,7 @@ public struct ShardCore: Sendable {
         homeShards.removeAll { $0 == shard }
         if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
         out.append(.log(.info, "handed rack\(released.count == 1 ? "" : "s") \(released.sorted().joined(separator: ", ")) of \(shard) back; racks now \(racks.map(\.id).joined(separator: ", "))"))
+        if adopted.isEmpty { out += rejoinMarket(now: now) }
         return out
     }
 
@@ -1157,7 +1176,7 @@ public struct ShardCore: Sendable {
                     j.workers = []
                 }
             }
-            j.runnable = planner.canRun(input(j, now: now))
+            j.runnable = planner.canRun(input(j, now: now)) || (!j.guest && runsAcrossRacks(j, now: now))
             if j.runnable { planner.addJob(j.seq) }
             jobs[j.id] = j
         }
@@ -1182,7 +1201,20 @@ public struct ShardCore: Sendable {
             out.append(transition(j, .pending, at: at, reason: "node failed; back to the queue from its checkpoint"))
         }
         if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
-        if wasTrading { out += rejoinMarket() }
+        if wasTrading { out += rejoinMarket(now: now) }
+        return out
+    }
+
+    /// Nodes an agent reports healthy again go back into the pool; the market re-opens on it (a
+    /// group whose last node had failed lines up with the layout again).
+    private mutating func nodesRecovered(_ nodes: [NodeReport], now: Double) -> [ShardAction] {
+        let recovered = nodes.filter { $0.health == .healthy && failedNodes.contains($0.nodeID) }.map(\.nodeID)
+        guard !recovered.isEmpty else { return [] }
+        var out: [ShardAction] = [.log(.info, "node\(recovered.count == 1 ? "" : "s") \(recovered.joined(separator: ", ")) recovered: back in the pool")]
+        out += leaveMarket(now: now, reason: "its pool changed (node recovery)")
+        failedNodes.subtract(recovered)
+        if let problem = rebuildPlanner(now: now) { out.append(.log(.warning, "planner rebuild failed: \(problem)")) }
+        out += rejoinMarket(now: now)
         return out
     }
 

@@ -100,6 +100,12 @@ final class AuditorTests: XCTestCase {
         }
         let raised = Auditor().audit(events: events(raiseAt: 80), jobs: cleanJobs, acknowledged: [])
         XCTAssertTrue(raised.passed, "\(raised.violations)")
+        // A job spread over racks: another agent starts its other part in between (from the
+        // newer checkpoint); the raise still replaces this agent's own start.
+        var spread = events(raiseAt: 80)
+        spread.insert(ev(70, "agent-r2", "worker_start", job: "j-000001", gpus: ["h9"], steps: 500), at: spread.count - 2)
+        let spreadReport = Auditor().audit(events: spread, jobs: cleanJobs, acknowledged: [])
+        XCTAssertTrue(spreadReport.passed, "\(spreadReport.violations)")
         // Raised after the worker began to compute: the first start counts.
         let late = Auditor().audit(events: events(raiseAt: 100), jobs: cleanJobs, acknowledged: [])
         XCTAssertEqual(late.violations.map(\.invariant), ["progress_kept"])

@@ -60,13 +60,13 @@ private func wideJob(home: String) -> JobStatus {
 private struct Shards {
     var cores: [ShardCore]
 
-    init(trading: Bool = true, racks: [RackSpec] = racks, table: ThroughputTable = table) throws {
+    init(trading: Bool = true, racks: [RackSpec] = racks, table: ThroughputTable = table, unregistered: Set<Int> = []) throws {
         cores = try racks.map { rack in
             var settings = ShardSettings(shardID: rack.shardID, roundSeconds: 360, restartSeconds: 30, firstTransitionID: 1)
             settings.trading = TradingSettings(enabled: trading)
             return try ShardCore(settings: settings, racks: [rack], table: table, policy: "bourse", now: 0, clusterRacks: racks)
         }
-        for (k, rack) in racks.enumerated() {
+        for (k, rack) in racks.enumerated() where !unregistered.contains(k) {
             _ = cores[k].handle(
                 .agentReport(
                     agentID: "agent-\(rack.id)", address: rack.agentAddress,
@@ -187,6 +187,25 @@ struct ShardTradingTests {
         #expect(shards.cores.allSatisfy { $0.jobs.isEmpty })
     }
 
+    @Test("a shard whose agent has not registered sits its market out (it could not run what it sold)")
+    func noAgentNoMarket() throws {
+        var shards = try Shards(unregistered: [0])
+        _ = shards.round(at: 0, listing: [])
+        let list = [status("j-000001", home: "shard-r1")]
+        let out = shards.round(at: 360, listing: list)
+        #expect(out[0].logs.contains { $0.contains("market round skipped: the agent of rack r0 has not registered") })
+        #expect(out[0].leasesGranted.isEmpty && shards.cores[0].jobs.isEmpty)
+        #expect(out[1].commands.first { $0.kind == .start }?.gpuIDs.allSatisfy { $0.hasPrefix("r1-") } == true)
+        // Its agent registers: the next round trades.
+        _ = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r0", address: racks[0].agentAddress,
+                nodes: racks[0].nodes.map { NodeReport(nodeID: $0.id, rack: "r0") }, jobs: [], at: 400, isRegister: true),
+            now: 400)
+        let next = shards.round(at: 720, listing: list)
+        #expect(next[0].leasesGranted.count == 1, "\(next[0].logs)")
+    }
+
     @Test("without trading the job stays on its slow home rack")
     func noTradingStaysHome() throws {
         var shards = try Shards(trading: false)
@@ -233,7 +252,7 @@ struct ShardTradingTests {
                 at: 400, isRegister: false),
             now: 400)
         #expect(out.logs.contains { $0.contains("market closed: its pool changed (node failure)") })
-        #expect(out.logs.contains { $0.contains("trading again from the next round, on the 2 GPUs left") }, "\(out.logs)")
+        #expect(out.logs.contains { $0.contains("trading again from the next round, on 2 GPUs") }, "\(out.logs)")
         #expect(shards.cores[0].jobs["j-000001"] == nil)
         #expect(out.commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
         #expect(out.leasesEnded.count == 1 && out.leasesEnded[0].hasSuffix("shard-r1 j-000001"), "\(out.leasesEnded)")
@@ -252,7 +271,7 @@ struct ShardTradingTests {
         #expect((shards.cores[1].digest.trading?.offersSent ?? 0) > offersBefore)
     }
 
-    @Test("a rack whose last node of a GPU group fails stays out of the market")
+    @Test("a rack whose last node of a GPU group fails stays out of the market until a node recovers")
     func lastNodeOfAGroupKeepsTradingOff() throws {
         var shards = try Shards()
         _ = shards.round(at: 0, listing: [])
@@ -264,6 +283,42 @@ struct ShardTradingTests {
             now: 400)
         #expect(shards.cores[0].market == nil)
         #expect(out.logs.contains { $0.contains("trading stays off") }, "\(out.logs)")
+        // One node recovers: back in the pool, and in the market.
+        let back = shards.cores[0].handle(
+            .agentReport(
+                agentID: "agent-r0", address: "",
+                nodes: [NodeReport(nodeID: "r0-n0", rack: "r0", health: .healthy), NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)],
+                jobs: [], at: 500, isRegister: false),
+            now: 500)
+        #expect(back.logs.contains { $0.contains("node r0-n0 recovered: back in the pool") }, "\(back.logs)")
+        #expect(back.logs.contains { $0.contains("trading again from the next round, on 2 GPUs") }, "\(back.logs)")
+        #expect(shards.cores[0].failedNodes == ["r0-n1"] && shards.cores[0].market?.planner.groups.map(\.capacity) == [2])
+    }
+
+    @Test("a job only a spread deal can run waits while its shard is out of the market and runs when it is back")
+    func spreadJobWaitsForTheMarket() throws {
+        var shards = try Shards(racks: spreadRacks, table: spreadTable)
+        _ = shards.round(at: 0, listing: [])
+        _ = shards.round(at: 360, listing: [wideJob(home: "shard-r1")])
+        #expect(shards.cores[1].jobs["j-000001"]?.spreadWorkers == 4)
+        func report(_ health: NodeHealth, at t: Double) -> [ShardAction] {
+            shards.cores[1].handle(
+                .agentReport(
+                    agentID: "agent-r1", address: "", nodes: [NodeReport(nodeID: "r1-n0", rack: "r1", health: health)], jobs: [],
+                    at: t, isRegister: false),
+                now: t)
+        }
+        // r1's only node fails: its part stops, and the job cannot run anywhere without its market.
+        let failed = report(.failed, at: 400)
+        #expect(failed.commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
+        #expect(shards.cores[1].market == nil && shards.cores[1].jobs["j-000001"]?.runnable == false)
+        _ = shards.round(at: 720, listing: [wideJob(home: "shard-r1")])
+        #expect(shards.cores[1].jobs["j-000001"]?.isPlaced == false)
+        // The node recovers: the market re-opens, the job is runnable again and runs across racks.
+        let recovered = report(.healthy, at: 800)
+        #expect(recovered.logs.contains { $0.contains("j-000001 can run across racks again, by trading") }, "\(recovered.logs)")
+        let out = shards.round(at: 1080, listing: [wideJob(home: "shard-r1")])
+        #expect(out[1].commands.first { $0.kind == .start && $0.jobID == "j-000001" }?.spreadWorkers == 4, "\(out[1].logs)")
     }
 
     @Test("a shard that adopts a rack while its market is open goes on scheduling rounds, without a market")
@@ -277,7 +332,7 @@ struct ShardTradingTests {
         _ = shards.cores[0].handle(.gatewayJobs(list), now: 720)
         #expect(shards.cores[0].roundPending)
         let adopted = shards.cores[0].handle(.adoptRack(racks[1], formerShard: "shard-r1"), now: 730)
-        #expect(adopted.logs.contains { $0.contains("market closed: adopting rack r1; trading stays off") })
+        #expect(adopted.logs.contains { $0.contains("market closed: adopting rack r1; trading stays off until it is handed back") })
         #expect(shards.cores[0].market == nil && !shards.cores[0].roundPending)
         // The next tick starts a round; r1's agent registers; both home jobs get GPUs.
         #expect(shards.cores[0].handle(.tick, now: 735).contains { if case .pollGateway = $0 { true } else { false } })
@@ -288,6 +343,10 @@ struct ShardTradingTests {
             now: 736)
         let planned = shards.cores[0].handle(.gatewayJobs(list), now: 736)
         #expect(Set(planned.commands.filter { $0.kind == .start }.map(\.jobID)) == ["j-000001", "j-000002"], "\(planned.logs)")
+        // shard-r1 is back: the rack goes home, and r0 trades again.
+        let handedBack = shards.cores[0].handle(.releaseRacks(ofShard: "shard-r1"), now: 900)
+        #expect(handedBack.logs.contains { $0.contains("trading again from the next round, on 4 GPUs") }, "\(handedBack.logs)")
+        #expect(shards.cores[0].market != nil && shards.cores[0].racks.map(\.id) == ["r0"])
     }
 }
 
