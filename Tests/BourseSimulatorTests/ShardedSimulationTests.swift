@@ -17,7 +17,9 @@ final class ShardedSimulationTests: XCTestCase {
         return (Array(jobs.prefix(30)), cluster, table)
     }
 
-    private func run(shards: Int?, trading: Bool = true, loss: Double = 0) throws -> SimulationResult {
+    private func run(
+        shards: Int?, trading: Bool = true, loss: Double = 0, rehome: Bool = true, maxPhases: Int = 120
+    ) throws -> SimulationResult {
         let (jobs, cluster, table) = try load()
         var options = SimulationOptions()
         options.restartSeconds = 30
@@ -26,6 +28,8 @@ final class ShardedSimulationTests: XCTestCase {
         options.sharding.trading.enabled = trading
         options.sharding.network.loss = loss
         options.sharding.network.delayMs = loss > 0 ? 3 : 0
+        options.sharding.rehome = rehome
+        options.sharding.maxPhases = maxPhases
         return try Simulation(trace: jobs, cluster: cluster, table: table, policy: "bourse", options: options).run()
     }
 
@@ -54,6 +58,16 @@ final class ShardedSimulationTests: XCTestCase {
             XCTAssertTrue(json.contains("\"\(key)\""), "trading.\(key) missing from the JSON")
         }
         XCTAssertFalse(central.json().contains("\"trading\""))
+    }
+
+    /// `bourse sim --no-rehome --max-phases N`: shards as live shards run them.
+    func testRehomingAndThePhaseCapCanBeTurnedDown() throws {
+        let usual = try run(shards: 3)
+        let live = try run(shards: 3, rehome: false, maxPhases: 12)
+        XCTAssertGreaterThan(usual.trading["jobs_rehomed"] ?? 0, 0)
+        XCTAssertEqual(live.trading["jobs_rehomed"], 0)
+        XCTAssertLessThanOrEqual(live.trading["phases_per_round_max"] ?? .infinity, 12)
+        XCTAssertTrue(live.records.allSatisfy { $0.completion != nil })
     }
 
     func testLossyNetworkStillCompletesEveryJob() throws {
