@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ ${#names[@]} -eq 0 ]; then
-  names=(shard-kill gateway-kill agent-kill node-fail partition message-faults combined)
+  names=(shard-kill gateway-kill agent-kill node-fail partition message-faults combined trading)
   [ $swim -eq 1 ] && names+=(swim-loss)
 fi
 swift build --product bourse >/dev/null || exit 2

@@ -154,7 +154,7 @@ struct Sim: ParsableCommand {
     @Option(
         name: .customLong("max-phases"),
         help: ArgumentHelp(
-            "With --shards: trading phases per round at most (1 ms each; a live market's window of 0.09 s at 10 ms per phase is 9).",
+            "With --shards: trading phases per round at most (1 ms each; never fewer than four answer times, 12 without --net-delay). A live market's window of 0.09 s at 10 ms per phase is 9.",
             valueName: "n"))
     var maxPhases = 120
 

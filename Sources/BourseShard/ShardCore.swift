@@ -193,10 +193,10 @@ public struct ShardCore: Sendable {
     /// Every rack of the cluster, in config order (for delegation); empty = never delegate.
     public let clusterRacks: [RackSpec]
     /// The market (trading on): this rack's side of opportunistic trading. Nil when trading is
-    /// off, and from an adoption on (the market's participants are the config's racks). A node
-    /// failure re-opens it on the GPUs left (`rejoinMarket`).
+    /// off, and while the shard holds an adopted rack (the market's participants are the config's
+    /// racks). A node failure or recovery re-opens it on the GPUs left (`rejoinMarket`).
     public private(set) var market: TradingShard?
-    /// What the market is built from, kept to re-open it after a node failure.
+    /// What the market is built from, kept to re-open it.
     private var marketSetup: MarketSetup?
     /// A planner over the whole cluster (trading on): whether a job no rack can run alone can
     /// run across racks.
@@ -1007,8 +1007,9 @@ public struct ShardCore: Sendable {
 
     /// The market closes when the shard's pool changes (the market's GPU groups come from the
     /// cluster config): guests are stopped (their leases end; their home shards take them
-    /// back), home jobs on other racks' leases go back to the queue here. After an adoption it
-    /// stays closed; after a node failure `rejoinMarket` re-opens it on the GPUs left.
+    /// back), home jobs on other racks' leases go back to the queue here, and a home job's own
+    /// part of a spread deal stops. `rejoinMarket` re-opens it on the GPUs left after a node
+    /// failure or recovery, and when adopted racks are handed back.
     private mutating func leaveMarket(now: Double, reason: String) -> [ShardAction] {
         guard let closing = market else { return [] }
         closedCounters = closedCounters + closing.counters
@@ -1038,11 +1039,12 @@ public struct ShardCore: Sendable {
         return out
     }
 
-    /// Re-opens the market after a node failure, on the GPUs left: a fresh `TradingShard` (no
-    /// leases, no deals; `leaveMarket` ended them) over the rebuilt planner, in the same layout.
-    /// The others still see this rack's groups at their configured size; an offer for more GPUs
-    /// than are left is refused as invalid. When a whole group is gone (its last node failed) the
-    /// local groups no longer line up with the layout, and trading stays off.
+    /// Re-opens the market (after a node failure or recovery, or a hand-back), on the GPUs left: a
+    /// fresh `TradingShard` (no leases, no deals; `leaveMarket` ended them) over the rebuilt
+    /// planner, in the same layout. The others still see this rack's groups at their configured
+    /// size; an offer for more GPUs than are left is refused as invalid. While a whole group is
+    /// gone (its last node failed) the local groups do not line up with the layout, and trading
+    /// stays off until a node of it recovers. Not while the shard holds adopted racks.
     private mutating func rejoinMarket(now: Double) -> [ShardAction] {
         guard let setup = marketSetup, adopted.isEmpty, let local = planner.marketPlanner(valuationPool: setup.valuationPool)
         else { return [] }

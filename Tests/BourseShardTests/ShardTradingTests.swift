@@ -75,6 +75,16 @@ private struct Shards {
         }
     }
 
+    /// Shard `k`'s agent reports the health of some of its rack's nodes at `t`.
+    mutating func nodes(_ k: Int, _ health: KeyValuePairs<String, NodeHealth>, at t: Double) -> [ShardAction] {
+        let rack = cores[k].racks[0].id
+        return cores[k].handle(
+            .agentReport(
+                agentID: "agent-\(rack)", address: "", nodes: health.map { NodeReport(nodeID: $0.key, rack: rack, health: $0.value) },
+                jobs: [], at: t, isRegister: false),
+            now: t)
+    }
+
     /// One round from `start`: tick, the gateway's list, then ticks every 5 cluster seconds
     /// through the market's window and grace. Returns each shard's actions.
     mutating func round(at start: Double, listing list: [JobStatus]) -> [[ShardAction]] {
@@ -246,11 +256,7 @@ struct ShardTradingTests {
         _ = shards.round(at: 0, listing: [])
         _ = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
         #expect(shards.cores[0].jobs["j-000001"]?.guest == true)
-        let out = shards.cores[0].handle(
-            .agentReport(
-                agentID: "agent-r0", address: "", nodes: [NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)], jobs: [],
-                at: 400, isRegister: false),
-            now: 400)
+        let out = shards.nodes(0, ["r0-n1": .failed], at: 400)
         #expect(out.logs.contains { $0.contains("market closed: its pool changed (node failure)") })
         #expect(out.logs.contains { $0.contains("trading again from the next round, on 2 GPUs") }, "\(out.logs)")
         #expect(shards.cores[0].jobs["j-000001"] == nil)
@@ -275,21 +281,11 @@ struct ShardTradingTests {
     func lastNodeOfAGroupKeepsTradingOff() throws {
         var shards = try Shards()
         _ = shards.round(at: 0, listing: [])
-        let out = shards.cores[0].handle(
-            .agentReport(
-                agentID: "agent-r0", address: "",
-                nodes: [NodeReport(nodeID: "r0-n0", rack: "r0", health: .failed), NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)],
-                jobs: [], at: 400, isRegister: false),
-            now: 400)
+        let out = shards.nodes(0, ["r0-n0": .failed, "r0-n1": .failed], at: 400)
         #expect(shards.cores[0].market == nil)
         #expect(out.logs.contains { $0.contains("trading stays off") }, "\(out.logs)")
         // One node recovers: back in the pool, and in the market.
-        let back = shards.cores[0].handle(
-            .agentReport(
-                agentID: "agent-r0", address: "",
-                nodes: [NodeReport(nodeID: "r0-n0", rack: "r0", health: .healthy), NodeReport(nodeID: "r0-n1", rack: "r0", health: .failed)],
-                jobs: [], at: 500, isRegister: false),
-            now: 500)
+        let back = shards.nodes(0, ["r0-n0": .healthy, "r0-n1": .failed], at: 500)
         #expect(back.logs.contains { $0.contains("node r0-n0 recovered: back in the pool") }, "\(back.logs)")
         #expect(back.logs.contains { $0.contains("trading again from the next round, on 2 GPUs") }, "\(back.logs)")
         #expect(shards.cores[0].failedNodes == ["r0-n1"] && shards.cores[0].market?.planner.groups.map(\.capacity) == [2])
@@ -301,21 +297,14 @@ struct ShardTradingTests {
         _ = shards.round(at: 0, listing: [])
         _ = shards.round(at: 360, listing: [wideJob(home: "shard-r1")])
         #expect(shards.cores[1].jobs["j-000001"]?.spreadWorkers == 4)
-        func report(_ health: NodeHealth, at t: Double) -> [ShardAction] {
-            shards.cores[1].handle(
-                .agentReport(
-                    agentID: "agent-r1", address: "", nodes: [NodeReport(nodeID: "r1-n0", rack: "r1", health: health)], jobs: [],
-                    at: t, isRegister: false),
-                now: t)
-        }
         // r1's only node fails: its part stops, and the job cannot run anywhere without its market.
-        let failed = report(.failed, at: 400)
+        let failed = shards.nodes(1, ["r1-n0": .failed], at: 400)
         #expect(failed.commands.contains { $0.kind == .stop && $0.jobID == "j-000001" })
         #expect(shards.cores[1].market == nil && shards.cores[1].jobs["j-000001"]?.runnable == false)
         _ = shards.round(at: 720, listing: [wideJob(home: "shard-r1")])
         #expect(shards.cores[1].jobs["j-000001"]?.isPlaced == false)
         // The node recovers: the market re-opens, the job is runnable again and runs across racks.
-        let recovered = report(.healthy, at: 800)
+        let recovered = shards.nodes(1, ["r1-n0": .healthy], at: 800)
         #expect(recovered.logs.contains { $0.contains("j-000001 can run across racks again, by trading") }, "\(recovered.logs)")
         let out = shards.round(at: 1080, listing: [wideJob(home: "shard-r1")])
         #expect(out[1].commands.first { $0.kind == .start && $0.jobID == "j-000001" }?.spreadWorkers == 4, "\(out[1].logs)")
