@@ -74,9 +74,9 @@ final class ChaosProcessTests: XCTestCase {
             settle_seconds: 60
             timeline:
               - {at: 900, fault: fail-node, node: r0-n0}
-              - {at: 3000, fault: kill-gateway}
+              - {at: 2400, fault: recover-node, node: r0-n0}
+              - {at: 6000, fault: kill-gateway}
               - {at: "+2", fault: restart-gateway}
-              - {at: 4800, fault: recover-node, node: r0-n0}
             """)
         let json = scratch.directory.appendingPathComponent("result.json").path
         let chaos = try BourseProcess(["chaos", "run", scenario, "--run-dir", scratch.runDir, "--json", json])
@@ -84,6 +84,11 @@ final class ChaosProcessTests: XCTestCase {
         XCTAssertTrue(started, "\(chaos.stdout) \(chaos.stderr)")
 
         // Garbage at a live gateway, shard and agent while the scenario runs; each must still answer.
+        // Once the first fault is in (the trace is submitted, the jobs have started): during the
+        // start-up burst on a 2-core machine a reply could take longer than the fuzzer's 500 ms
+        // (about one run in two locally). The gateway first, well before the scenario kills it.
+        let running = await chaos.waitForOutput("fail-node r0-n0", timeout: .seconds(30))
+        XCTAssertTrue(running, "\(chaos.stdout) \(chaos.stderr)")
         let state = URL(fileURLWithPath: scratch.runDir + "/bourse-up.json")
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [String: Any]
         let processes = object?["processes"] as? [[String: Any]] ?? []
@@ -105,8 +110,8 @@ final class ChaosProcessTests: XCTestCase {
         XCTAssertTrue(report["jobs_acknowledged"] as? Int == 6)
         XCTAssertTrue(report["jobs_unfinished_at_end"] as? Int == 0)
         let faults = report["faults"] as? [[String: Any]] ?? []
-        XCTAssertTrue(faults.map { $0["fault"] as? String ?? "" } == ["fail-node", "kill-gateway", "restart-gateway", "recover-node"])
-        if faults.count == 4 { XCTAssertNotNil(faults[2]["recovery_cluster_seconds"] as? Double, "\(faults)") }
+        XCTAssertTrue(faults.map { $0["fault"] as? String ?? "" } == ["fail-node", "recover-node", "kill-gateway", "restart-gateway"])
+        if faults.count == 4 { XCTAssertNotNil(faults[3]["recovery_cluster_seconds"] as? Double, "\(faults)") }
         let audit = report["audit"] as? [String: Any] ?? [:]
         let invariants = audit["invariants"] as? [[String: Any]] ?? []
         XCTAssertTrue(invariants.count == 5)
