@@ -30,6 +30,7 @@ struct ClusterLauncher {
     var failNode: [String] = []
     var chaos = Chaos()
     var trading = true
+    var rehome = true
 
     static func auditDir(_ dir: String) -> String { URL(fileURLWithPath: dir).appendingPathComponent("audit").path }
     static func controlFile(_ dir: String, agent: String) -> String {
@@ -61,6 +62,7 @@ struct ClusterLauncher {
             var shardArgs = ["shard", "--config", configPath, "--rack", rack.id, "--policy", policy] + clock + chaosArgs(rack.shardID)
             if let p = chaos.probePeriod { shardArgs += ["--probe-period", "\(p)"] }
             if !trading { shardArgs.append("--no-trading") }
+            if !rehome { shardArgs.append("--no-rehome") }
             add("shard", rack.shardID, rack.shardAddress, shardArgs)
             let agentID = "agent-\(rack.id)"
             var agentArgs = ["agent", "--config", configPath, "--rack", rack.id, "--seed", "\(seed)"] + failures + clock

@@ -24,7 +24,9 @@ struct Shard: AsyncParsableCommand {
             which a home job that would gain from another rack's GPUs bids for them and the \
             owner accepts when the bid beats its own price; the owner then runs the job's \
             workers on a lease. Each round's market is summarised in the log ("market round N"). \
-            --no-trading keeps every job on its home rack.
+            A job that runs on one other rack's lease alone is handed over to that rack's shard, \
+            which schedules it from then on as its own (no renewal to win each round); \
+            --no-rehome keeps it at its home. --no-trading keeps every job on its home rack.
 
             Prints "shard shard-R listening on ADDR" once ready.
 
@@ -52,6 +54,9 @@ struct Shard: AsyncParsableCommand {
     @Flag(name: .customLong("no-trading"), help: "Do not trade GPUs with the other racks' shards (policy bourse only trades).")
     var noTrading = false
 
+    @Flag(name: .customLong("no-rehome"), help: "Keep a job that runs on another rack's lease at its home shard, which renews the lease every round.")
+    var noRehome = false
+
 
 
     func validate() throws {
@@ -71,6 +76,7 @@ struct Shard: AsyncParsableCommand {
         options.swim.probePeriod = probePeriod
         options.swim.probeTimeout = probePeriod * 0.4
         options.trading.enabled = !noTrading
+        options.trading.rehome = !noRehome
         let shard = try BourseShard.Shard(
             cluster: cluster, rackID: rack, table: table, policy: policy, clock: clock, logger: logger, options: options,
             clusterKey: clusterKey)

@@ -56,6 +56,9 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .customLong("no-trading"), help: "Shards do not trade GPUs across racks (every job runs on its home rack).")
     var noTrading = false
 
+    @Flag(name: .customLong("no-rehome"), help: "Shards keep a job that runs on another rack's lease at its home (see `bourse shard --help`).")
+    var noRehome = false
+
     func validate() throws {
         if let speedup, !(speedup > 0) { throw ValidationError("--speedup must be positive") }
         if !PolicyCatalog.allNames.contains(policy) {
@@ -85,6 +88,7 @@ struct Up: AsyncParsableCommand {
             configPath: configPath, cluster: cluster, dir: dir, policy: policy, speedup: speed, seed: seed, epoch: epoch,
             logLevel: logLevel, failNode: failNode)
         launcher.trading = !noTrading
+        launcher.rehome = !noRehome
         let processes = try launcher.processes()
         try await ClusterLauncher.ensureAddressesFree(processes, key: clusterKey)
         let started = try ClusterLauncher.startAll(processes)

@@ -4614,7 +4614,7 @@ const ProtobufCMessageDescriptor bourse__trade_reject__descriptor =
   (ProtobufCMessageInit) bourse__trade_reject__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[6] =
+static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[7] =
 {
   {
     "lease_id",
@@ -4688,19 +4688,32 @@ static const ProtobufCFieldDescriptor bourse__lease_commit__field_descriptors[6]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "rehome",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__LeaseCommit, rehome),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__lease_commit__field_indices_by_name[] = {
   1,   /* field[1] = buyer */
   4,   /* field[4] = deal_gpus */
   2,   /* field[2] = job_id */
   0,   /* field[0] = lease_id */
+  6,   /* field[6] = rehome */
   3,   /* field[3] = round */
   5,   /* field[5] = silent */
 };
 static const ProtobufCIntRange bourse__lease_commit__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor bourse__lease_commit__descriptor =
 {
@@ -4710,7 +4723,7 @@ const ProtobufCMessageDescriptor bourse__lease_commit__descriptor =
   "Bourse__LeaseCommit",
   "bourse",
   sizeof(Bourse__LeaseCommit),
-  6,
+  7,
   bourse__lease_commit__field_descriptors,
   bourse__lease_commit__field_indices_by_name,
   1,  bourse__lease_commit__number_ranges,

@@ -52,6 +52,9 @@ public struct TradingSettings: Sendable, Hashable {
     public var leaseSeconds: Double = 720
     /// A deal whose answers have not all arrived after this many phases (ticks) fails.
     public var offerTimeoutPhases = 12
+    /// A home job that runs on one other rack's lease alone is handed over to that rack's shard
+    /// (the simulator's rehoming): it keeps its GPUs with no renewal to win (docs/trading.md).
+    public var rehome = true
 
     public init(enabled: Bool = false) { self.enabled = enabled }
 }
@@ -190,6 +193,17 @@ public struct ShardCore: Sendable {
     /// own) whose GPUs can: the delegate's shard id is written into the job's placement at the
     /// gateway, and from then on that shard (or its adopter) schedules the job.
     public private(set) var delegated: [String: String] = [:]
+    /// Home jobs handed over to the owner of the lease they ran on alone (``TradingSettings/rehome``):
+    /// job id -> (that shard's id, when). Not scheduled here while the gateway still lists them
+    /// here; taken back when it still does `handOverTimeoutRounds` rounds later (the owner never
+    /// took the job: its commit was lost, or it died).
+    public private(set) var handedOver: [String: (to: String, at: Double)] = [:]
+    static let handOverTimeoutRounds = 3.0
+    /// Jobs this shard took over (the other side of `handedOver`): job id -> (the old home, when).
+    /// A gateway list that still names the old home is stale (this shard's report is on its way)
+    /// for up to `takeOverTimeoutRounds`; after that this shard gives the job up again.
+    public private(set) var takenOver: [String: (from: String, at: Double)] = [:]
+    static let takeOverTimeoutRounds = 2.0
     /// Every rack of the cluster, in config order (for delegation); empty = never delegate.
     public let clusterRacks: [RackSpec]
     /// The market (trading on): this rack's side of opportunistic trading. Nil when trading is
@@ -276,6 +290,7 @@ public struct ShardCore: Sendable {
             var parameters = TradingParameters()
             parameters.leaseSeconds = settings.trading.leaseSeconds
             parameters.offerTimeoutPhases = settings.trading.offerTimeoutPhases
+            parameters.handOverLeasedJobs = settings.trading.rehome
             let setup = MarketSetup(
                 own: own, layout: MarketLayout(shardGroups: groups), parameters: parameters, valuationPool: cluster,
                 allTypes: allTypes)
@@ -386,6 +401,14 @@ public struct ShardCore: Sendable {
             return adopt(rack, formerShard: formerShard, now: now)
         case .trade(let message):
             market?.receive(message)
+            if case .reject(let r) = message, r.reason == .unknownLease, let handover = handedOver[TradingWire.jobID(r.job)],
+                clusterRacks.indices.contains(r.owner), clusterRacks[r.owner].shardID == handover.to
+            {
+                // The owner no longer held the lease when the hand-over came (taken back, or the
+                // commit came after its placement): the job is this shard's again.
+                handedOver[TradingWire.jobID(r.job)] = nil
+                return [.log(.info, "\(TradingWire.jobID(r.job)) was not taken over by \(handover.to) (its lease had ended there): scheduled here again from the next gateway list")]
+            }
             return []
         case .marketAsks(let asks):
             for (group, ask) in asks { gossipAsks[group] = ask }
@@ -440,11 +463,29 @@ public struct ShardCore: Sendable {
                 elsewhere[status.jobID] = Self.owner(of: status)
             }
         }
+        for status in list {
+            guard let taken = takenOver[status.jobID] else { continue }
+            if Self.owner(of: status) == taken.from, now - taken.at < Self.takeOverTimeoutRounds * settings.roundSeconds {
+                elsewhere[status.jobID] = nil  // a list from before this shard's report: still ours
+                listed.insert(status.jobID)
+            } else {
+                takenOver[status.jobID] = nil
+            }
+        }
         let ids = Set(list.map(\.jobID))
+        // A handed-over job the gateway lists elsewhere (its new owner reported it), or no more.
+        for (id, _) in handedOver where !ids.contains(id) || !homeShards.contains(Self.owner(of: clusterJobs[id]!)) {
+            handedOver[id] = nil
+        }
         unclaimedProgress = unclaimedProgress.filter { ids.contains($0.key) }
         for status in list where homeShards.contains(Self.owner(of: status)) {
             guard status.state == .pending || status.state == .running || status.state == .restarting else { continue }
             guard delegated[status.jobID] == nil else { continue }
+            if let handover = handedOver[status.jobID] {
+                guard now - handover.at >= Self.handOverTimeoutRounds * settings.roundSeconds else { continue }
+                handedOver[status.jobID] = nil
+                out.append(.log(.warning, "\(status.jobID) was handed over to \(handover.to), which has not taken it \(Int(now - handover.at)) s later: scheduled here again"))
+            }
             listed.insert(status.jobID)
             if var known = jobs[status.jobID], !known.isPlaced {
                 // Not running here (queued, or on another rack's lease): the gateway has the
@@ -675,6 +716,7 @@ public struct ShardCore: Sendable {
                 checkpointSteps: status.checkpointSteps, guest: true, owner: Self.owner(of: status))
             out.append(.log(.info, "guest \(id) of \(Self.owner(of: status)) runs here on a lease"))
         }
+        out += takeOverHandedJobs(guestIDs, now: now)
         // Guests whose lease ended: stopped and forgotten (their home shard schedules them).
         for (id, job) in jobs.sorted(by: { $0.key < $1.key }) where job.guest && !guestIDs.contains(id) {
             out += forget(id, reason: "guest \(id): lease over", now: now)
@@ -688,6 +730,40 @@ public struct ShardCore: Sendable {
         out.append(.log(
             .info,
             "market round \(window.round): \(market.phaseIndex) phases; offers sent \(c.offersSent), received \(c.offersReceived), accepted \(c.accepts), rejected \(c.rejects) (totals); \(market.leases.count) leases held; guests here: [\(guestIDs.sorted().joined(separator: ", "))]; home jobs on other racks: [\(remote.sorted().joined(separator: ", "))]; spread over racks, parts here: [\(spreadIDs.keys.sorted().map { "\($0) \(jobs[$0]?.workers.count ?? 0)/\(spreadIDs[$0]!.workers)\(spreadIDs[$0]!.silent ? "" : " reporting")" }.joined(separator: ", "))]"))
+        // Home jobs handed over with this round's commits: their owners schedule them from now on.
+        for (seq, owner) in market.handedOver.sorted(by: { $0.key < $1.key }) {
+            guard let id = homeIDs[seq], let job = jobs[id], !job.isPlaced, clusterRacks.indices.contains(owner) else { continue }
+            let to = clusterRacks[owner].shardID
+            remove(job)
+            handedOver[id] = (to, now)
+            out.append(.log(.info, "\(id) handed over to \(to): it runs on that rack's lease alone, and \(to) schedules it from now on"))
+        }
+        return out
+    }
+
+    /// Guests whose buyer handed them over with this round's commit (``TradingShard/Lease/rehome``)
+    /// become home jobs here: their lease ends, they keep their GPUs, and their next report names
+    /// this shard, so the gateway gives them to it.
+    private mutating func takeOverHandedJobs(_ guestIDs: Set<String>, now: Double) -> [ShardAction] {
+        guard let leases = market?.leases.values.filter(\.rehome).sorted(by: { $0.id < $1.id }) else { return [] }
+        var out: [ShardAction] = []
+        for lease in leases {
+            let id = TradingWire.jobID(lease.job)
+            guard var job = jobs[id], job.guest, guestIDs.contains(id) else { continue }
+            let from = job.owner
+            job.guest = false
+            job.owner = settings.shardID
+            // Its fairness counts from its submission, as at its old home (not from the lease).
+            if let submitted = clusterJobs[id]?.submittedAt, submitted > 0 { job.firstSeen = min(job.firstSeen, submitted) }
+            job.runnable = planner.canRun(input(job, now: now))
+            guard job.runnable else { continue }
+            jobs[id] = job
+            planner.addJob(job.seq)
+            market?.takeOver(lease.id)
+            handedOver[id] = nil
+            takenOver[id] = (from, now)
+            out.append(.log(.info, "\(id) taken over from \(from): it ran on this rack's lease alone; a home job here from now on"))
+        }
         return out
     }
 

@@ -47,7 +47,7 @@ enum TradingWire {
         case .commit(let c):
             return .leaseCommit(BourseWire.LeaseCommit(
                 leaseID: leaseID(c.lease), buyer: UInt32(c.buyer), jobID: jobID(c.job), round: UInt64(max(0, c.round)),
-                dealGpus: UInt32(clamping: c.dealUnits), silent: c.silent))
+                dealGpus: UInt32(clamping: c.dealUnits), silent: c.silent, rehome: c.rehome))
         }
     }
 
@@ -89,7 +89,7 @@ enum TradingWire {
             case .leaseCommit(let c):
                 return .success(.commit(BourseTrading.LeaseCommit(
                     lease: try leaseRef(c.leaseID, "lease_id"), buyer: try participant(c.buyer, "buyer"),
-                    job: try job(c.jobID, "job_id"), round: Int(clamping: c.round), dealUnits: Int(c.dealGpus), silent: c.silent)))
+                    job: try job(c.jobID, "job_id"), round: Int(clamping: c.round), dealUnits: Int(c.dealGpus), silent: c.silent, rehome: c.rehome)))
             default:
                 throw ShardError("a \(body.kindName) is not a trading message")
             }

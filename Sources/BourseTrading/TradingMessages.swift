@@ -127,14 +127,18 @@ public struct LeaseCommit: Sendable, Hashable {
     /// Another owner of the deal reports the job (a live shard runs a silent part's workers and
     /// reports nothing about it): the buyer's own part reports, else the lowest-numbered owner's.
     public var silent: Bool
+    /// The buyer hands the job over (``TradingParameters/handOverLeasedJobs``): the job runs on
+    /// this one lease and no other GPUs, so the owner takes it as its own home job.
+    public var rehome: Bool
 
-    public init(lease: LeaseID, buyer: Int, job: Int, round: Int, dealUnits: Int = 0, silent: Bool = false) {
+    public init(lease: LeaseID, buyer: Int, job: Int, round: Int, dealUnits: Int = 0, silent: Bool = false, rehome: Bool = false) {
         self.lease = lease
         self.buyer = buyer
         self.job = job
         self.round = round
         self.dealUnits = dealUnits
         self.silent = silent
+        self.rehome = rehome
     }
 }
 

@@ -18,6 +18,11 @@ public struct TradingParameters: Sendable, Hashable {
     /// Deals may take GPUs of several shards at once (one job's workers on several owners'
     /// racks). Off for live shards, whose agents run a job's workers on one rack.
     public var spreadDeals = true
+    /// A buyer hands over a job that runs on one other shard's lease and no other GPUs
+    /// (``LeaseCommit/rehome``): from the next round on it is that owner's home job, with no
+    /// renewal to win. Live shards do it through the gateway (the owner reports the job as its
+    /// own); the simulator moves homes itself and leaves this off.
+    public var handOverLeasedJobs = false
 
     public init() {}
 }
@@ -138,6 +143,8 @@ public struct TradingShard: Sendable {
         /// deal reports the job (``LeaseCommit``).
         public var dealUnits = 0
         public var silent = false
+        /// The buyer handed the job over with its commit (``LeaseCommit/rehome``).
+        public var rehome = false
     }
 
     /// One part of a deal: GPUs of one market group.
@@ -184,6 +191,15 @@ public struct TradingShard: Sendable {
     private var homeJobs: [Int: PolicyJob] = [:]
     private var inbox: [TradingMessage] = []
     private var localPrices: [Double]
+    /// Home jobs handed over at the latest close (``TradingParameters/handOverLeasedJobs``): job ->
+    /// the owner that schedules it from the next round on. Its deal is released at the next
+    /// `beginRound`, when the job is no longer a home job here.
+    public private(set) var handedOver: [Int: Int] = [:]
+    /// Leases whose jobs this owner took over, with the round (a duplicate of their commit is not
+    /// refused).
+    private var takenOver: [LeaseID: Int] = [:]
+    /// Refusals of hand-overs found while placing, sent with the next messages out.
+    private var answersDue: [TradingMessage] = []
     /// Home job -> its option in the latest local matching (local group, units, value).
     private var tentative: [Int: (group: Int, units: Int, value: Double)] = [:]
     /// Home jobs the latest local matching sent to the market, with the deal to bid for.
@@ -305,7 +321,8 @@ public struct TradingShard: Sendable {
             counters.leasesExpired += 1
             counters.leasesEnded += 1
         }
-        var out: [TradingMessage] = []
+        takenOver = takenOver.filter { $0.value >= round - 2 }
+        var out = takeAnswersDue()
         // Buyer: give back the leases of jobs that are gone; renew the others (or give them back
         // when trading is off).
         for (job, deal) in deals.sorted(by: { $0.key < $1.key }) {
@@ -375,13 +392,19 @@ public struct TradingShard: Sendable {
         out += answerOffers(offers)
         out += takeAnswers(answers)
         if parameters.enabled { out += bid() }
-        return out
+        return takeAnswersDue() + out
+    }
+
+    private mutating func takeAnswersDue() -> [TradingMessage] {
+        defer { answersDue = [] }
+        return answersDue.flatMap { send($0) }
     }
 
     /// The trading window closes: confirmed deals are committed to their owners, open ones are
     /// given back. Returns commits and releases.
     public mutating func closeRound() -> [TradingMessage] {
         var out: [TradingMessage] = []
+        handedOver = [:]
         for (job, deal) in deals.sorted(by: { $0.key < $1.key }) {
             if deal.parts.allSatisfy({ $0.status == .granted }) {
                 deals[job]!.confirmed = true
@@ -389,9 +412,12 @@ public struct TradingShard: Sendable {
                 let units = deal.parts.reduce(0) { $0 + $1.units }
                 let owners = Set(deal.parts.map(\.owner))
                 let reporter = owners.contains(id) ? id : owners.min()!
+                let rehome = parameters.handOverLeasedJobs && owners.count == 1 && reporter != id
+                if rehome { handedOver[job] = reporter }
                 for part in deal.parts {
                     out += send(.commit(LeaseCommit(
-                        lease: part.lease!, buyer: id, job: job, round: round, dealUnits: units, silent: part.owner != reporter)))
+                        lease: part.lease!, buyer: id, job: job, round: round, dealUnits: units, silent: part.owner != reporter,
+                        rehome: rehome)))
                 }
             } else {
                 counters.dealsFailed += 1
@@ -693,10 +719,26 @@ public struct TradingShard: Sendable {
 
     private mutating func commit(_ c: LeaseCommit) {
         guard let lease = leases[c.lease], lease.buyer == c.buyer, lease.job == c.job, c.round == round, lease.round == round
-        else { return }
+        else {
+            // A hand-over of a lease that ended here (taken back, or the commit came after this
+            // round's placement): the buyer must keep its job (``ShardCore`` takes it back).
+            if c.rehome, takenOver[c.lease] == nil {
+                answersDue.append(.reject(TradeReject(offerID: 0, owner: id, buyer: c.buyer, job: c.job, group: 0, ask: 0, reason: .unknownLease)))
+            }
+            return
+        }
         leases[c.lease]!.committed = true
         leases[c.lease]!.dealUnits = c.dealUnits
         leases[c.lease]!.silent = c.silent
+        leases[c.lease]!.rehome = c.rehome
+    }
+
+    /// The owner takes over the job of a lease its buyer handed over (``Lease/rehome``): the
+    /// lease ends here, and the job comes in as a home job at the next round.
+    public mutating func takeOver(_ lease: LeaseID) {
+        guard leases.removeValue(forKey: lease) != nil else { return }
+        takenOver[lease] = round
+        counters.leasesEnded += 1
     }
 
     // MARK: - Buyer

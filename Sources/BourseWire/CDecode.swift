@@ -392,7 +392,7 @@ extension LeaseCommit {
         try self.init(
             leaseID: decodeString(c.lease_id, "LeaseCommit.lease_id"), buyer: c.buyer,
             jobID: decodeString(c.job_id, "LeaseCommit.job_id"), round: c.round, dealGpus: c.deal_gpus,
-            silent: c.silent != 0)
+            silent: c.silent != 0, rehome: c.rehome != 0)
     }
 }
 

@@ -376,6 +376,7 @@ extension LeaseCommit {
         c.round = round
         c.deal_gpus = dealGpus
         c.silent = silent ? 1 : 0
+        c.rehome = rehome ? 1 : 0
     }
 }
 

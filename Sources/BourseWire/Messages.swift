@@ -587,14 +587,20 @@ public struct LeaseCommit: Sendable, Hashable {
     public var dealGpus: UInt32
     /// The owner runs this part of a spread job but reports nothing (another part does).
     public var silent: Bool
+    /// The buyer hands the job over: the owner schedules it as its own home job from now on.
+    public var rehome: Bool
 
-    public init(leaseID: String = "", buyer: UInt32 = 0, jobID: String = "", round: UInt64 = 0, dealGpus: UInt32 = 0, silent: Bool = false) {
+    public init(
+        leaseID: String = "", buyer: UInt32 = 0, jobID: String = "", round: UInt64 = 0, dealGpus: UInt32 = 0, silent: Bool = false,
+        rehome: Bool = false
+    ) {
         self.leaseID = leaseID
         self.buyer = buyer
         self.jobID = jobID
         self.round = round
         self.dealGpus = dealGpus
         self.silent = silent
+        self.rehome = rehome
     }
 }
 

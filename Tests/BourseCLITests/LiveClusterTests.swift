@@ -226,6 +226,40 @@ struct LiveClusterTests {
         #expect(down.stdout.contains("stopped 6 of 7 processes"), "\(down.stdout)")
     }
 
+    @Test("a job on the other rack's lease is handed over to that rack's shard without a restart, and completes once there")
+    func leasedJobIsHandedOver() async throws {
+        let scratch = try Scratch()  // r0: 4 V100s, r1: 4 K80s
+        let up = try runBourse(["up", scratch.config, "--run-dir", scratch.runDir], timeout: .seconds(60))
+        #expect(up.status == 0, "up: \(up.stdout) \(up.stderr)")
+        guard up.status == 0 else { return }
+        // Two jobs, so one has the K80 rack as its home; it gains from r0's V100s.
+        var onK80: String?
+        for _ in 0..<2 {
+            let submitted = try scratch.client(["submit", "--job-type", Self.resnet, "--steps", "150000", "--workers", "1"])
+            #expect(submitted.status == 0, "submit: \(submitted.stderr)")
+            if submitted.stdout.contains("shard-r1") { onK80 = submitted.stdout.split(separator: " ").dropFirst().first.map(String.init) }
+        }
+        let id = try #require(onK80, "no job homed at r1")
+        let deadline = ContinuousClock.now + .seconds(90)
+        var jobs = try scratch.jobs()
+        while ContinuousClock.now < deadline && jobs.values.contains(where: { $0.state != "completed" }) {
+            try await Task.sleep(for: .milliseconds(500))
+            jobs = try scratch.jobs()
+        }
+        #expect(jobs[id]?.state == "completed", "\(jobs)\n\(scratch.logs())")
+        func log(_ name: String) -> String { (try? String(contentsOfFile: scratch.runDir + "/\(name).log", encoding: .utf8)) ?? "" }
+        #expect(log("shard-r1").contains("\(id) handed over to shard-r0"), "\(scratch.logs())")
+        #expect(log("shard-r0").contains("\(id) taken over from shard-r1"), "\(scratch.logs())")
+        // r0 completed and reported it as its own; its agent started it once (no restart at the hand-over).
+        let gatewayLog = log("gateway").split(separator: "\n").filter { $0.contains("\(id): ") }
+        #expect(gatewayLog.filter { $0.contains("-> completed") }.count == 1, "\(gatewayLog)")
+        #expect(gatewayLog.contains { $0.contains("-> completed") && $0.contains("shard-r0") }, "\(gatewayLog)")
+        let starts = log("agent-r0").split(separator: "\n").filter { $0.contains("start \(id) ") }
+        #expect(starts.count == 1, "\(starts)")
+        let down = try runBourse(["down", "--run-dir", scratch.runDir], timeout: .seconds(30))
+        #expect(down.stdout.contains("stopped 5 of 5 processes"), "\(down.stdout)")
+    }
+
     @Test("a job wider than any rack runs on two racks' agents through a trade and completes once")
     func jobAcrossRacks() async throws {
         let scratch = try Scratch(racks: ["v100", "v100"])  // 4 V100s per rack

@@ -60,10 +60,15 @@ private func wideJob(home: String) -> JobStatus {
 private struct Shards {
     var cores: [ShardCore]
 
-    init(trading: Bool = true, racks: [RackSpec] = racks, table: ThroughputTable = table, unregistered: Set<Int> = []) throws {
+    /// `rehome` off: a job on another rack's lease stays a guest there (its home renews the lease).
+    init(
+        trading: Bool = true, rehome: Bool = true, racks: [RackSpec] = racks, table: ThroughputTable = table,
+        unregistered: Set<Int> = []
+    ) throws {
         cores = try racks.map { rack in
             var settings = ShardSettings(shardID: rack.shardID, roundSeconds: 360, restartSeconds: 30, firstTransitionID: 1)
             settings.trading = TradingSettings(enabled: trading)
+            settings.trading.rehome = rehome
             return try ShardCore(settings: settings, racks: [rack], table: table, policy: "bourse", now: 0, clusterRacks: racks)
         }
         for (k, rack) in racks.enumerated() where !unregistered.contains(k) {
@@ -86,19 +91,25 @@ private struct Shards {
     }
 
     /// One round from `start`: tick, the gateway's list, then ticks every 5 cluster seconds
-    /// through the market's window and grace. Returns each shard's actions.
-    mutating func round(at start: Double, listing list: [JobStatus]) -> [[ShardAction]] {
+    /// through the market's window and grace. Returns each shard's actions. Messages `late`
+    /// picks arrive after the round's placement (and those `lost` picks never).
+    mutating func round(
+        at start: Double, listing list: [JobStatus], late: (TradingMessage) -> Bool = { _ in false },
+        lost: (TradingMessage) -> Bool = { _ in false }
+    ) -> [[ShardAction]] {
         var out: [[ShardAction]] = cores.map { _ in [] }
         for k in cores.indices {
             out[k] += cores[k].handle(.tick, now: start)
             out[k] += cores[k].handle(.gatewayJobs(list), now: start)
         }
         var inFlight = out.flatMap(\.trades)
+        var held: [TradingMessage] = []
         for step in 1...20 {
             let now = start + Double(step) * 5
-            let delivering = inFlight
+            let delivering = inFlight.filter { !late($0) && !lost($0) }
+            held += inFlight.filter { late($0) && !lost($0) }
             inFlight = []
-            for m in delivering { _ = cores[m.recipient].handle(.trade(m), now: now) }
+            for m in delivering { out[m.recipient] += cores[m.recipient].handle(.trade(m), now: now) }
             for k in cores.indices {
                 for j in cores.indices where j != k {
                     _ = cores[k].handle(.marketAsks(cores[j].market?.ownAsks ?? [:]), now: now)
@@ -108,6 +119,7 @@ private struct Shards {
                 out[k] += actions
             }
         }
+        for m in held { out[m.recipient] += cores[m.recipient].handle(.trade(m), now: start + 105) }
         return out
     }
 }
@@ -116,7 +128,7 @@ private struct Shards {
 struct ShardTradingTests {
     @Test("a job whose home rack is slow runs on the fast rack's GPUs on a lease; its home does not run it")
     func guestRunsOnLease() throws {
-        var shards = try Shards()
+        var shards = try Shards(rehome: false)
         #expect(shards.cores.allSatisfy { $0.market != nil })
         // Round 1 publishes the asks (nothing to trade yet); round 2 trades.
         _ = shards.round(at: 0, listing: [])
@@ -226,9 +238,81 @@ struct ShardTradingTests {
         #expect(out[0].commands.isEmpty)
     }
 
+    @Test("a job on one other rack's lease alone is handed over: that rack's shard takes it as its own home job and keeps it running")
+    func leasedJobIsHandedOver() throws {
+        var shards = try Shards()
+        _ = shards.round(at: 0, listing: [])
+        let listed = [status("j-000001", home: "shard-r1")]
+        let out = shards.round(at: 360, listing: listed)
+        // The buyer (r1) commits with the hand-over and forgets the job without stopping it.
+        let commit = try #require(out[1].trades.compactMap { if case .commit(let c) = $0 { c } else { nil } }.first)
+        #expect(commit.rehome)
+        #expect(out[1].logs.contains { $0.contains("j-000001 handed over to shard-r0") }, "\(out[1].logs)")
+        #expect(shards.cores[1].jobs["j-000001"] == nil && shards.cores[1].handedOver["j-000001"]?.to == "shard-r0")
+        #expect(!out[1].commands.contains { $0.jobID == "j-000001" } && !out[1].transitions.contains { $0.jobID == "j-000001" })
+        // The owner (r0) started it on the lease, then took it over: the lease ends, and its report
+        // names r0, so the gateway gives the job to r0.
+        let start = try #require(out[0].commands.first { $0.kind == .start && $0.jobID == "j-000001" })
+        #expect(shards.cores[0].jobs["j-000001"]?.guest == false)
+        #expect(out[0].leasesEnded.count == 1 && shards.cores[0].market?.leases.isEmpty == true, "\(out[0].leasesEnded)")
+        let running = try #require(out[0].transitions.last { $0.jobID == "j-000001" && $0.state == .running })
+        #expect(running.placement?.shardID == "shard-r0")
+        // Next round, with the gateway's list not yet updated: r1 does not schedule it again, and r0
+        // keeps it on its GPUs (no stop, no new start) as a home job; no lease to renew.
+        let next = shards.round(at: 720, listing: listed)
+        #expect(!next[1].commands.contains { $0.jobID == "j-000001" } && !next[1].trades.contains { if case .offer(let o) = $0 { o.job == 1 } else { false } })
+        #expect(!next[0].commands.contains { $0.jobID == "j-000001" })
+        #expect(shards.cores[0].jobs["j-000001"]?.workers.map { shards.cores[0].planner.slots[$0].id } == start.gpuIDs)
+        #expect(shards.cores[0].market?.leases.isEmpty == true)
+        // The gateway lists it at r0 from now on: r1 forgets the hand-over.
+        var moved = listed
+        moved[0].placement = Placement(gpuType: "v100", gpuIDs: start.gpuIDs, shardID: "shard-r0")
+        moved[0].state = .running
+        _ = shards.round(at: 1080, listing: moved)
+        #expect(shards.cores[1].handedOver.isEmpty && shards.cores[1].jobs["j-000001"] == nil)
+        #expect(shards.cores[0].jobs["j-000001"]?.guest == false && shards.cores[0].jobs["j-000001"]?.isPlaced == true)
+    }
+
+    @Test("a hand-over the owner never takes (its commit lost) is taken back after three rounds: the job is not lost")
+    func handOverNotTakenIsTakenBack() throws {
+        var shards = try Shards()
+        _ = shards.round(at: 0, listing: [])
+        let listed = [status("j-000001", home: "shard-r1")]
+        // The buyer's commit never reaches the owner.
+        _ = shards.round(at: 360, listing: listed, lost: { if case .commit = $0 { true } else { false } })
+        #expect(shards.cores[1].handedOver["j-000001"] != nil)
+        #expect(shards.cores[0].jobs["j-000001"] == nil, "the owner's lease ended uncommitted: its guest stopped")
+        // The gateway still lists it at r1: r1 waits three rounds, then takes it back.
+        for start in [720.0, 1080, 1440] { _ = shards.round(at: start, listing: listed) }
+        #expect(shards.cores[1].jobs["j-000001"] == nil)
+        let back = shards.round(at: 1800, listing: listed)
+        #expect(back[1].logs.contains { $0.contains("was handed over to shard-r0, which has not taken it") }, "\(back[1].logs)")
+        // Scheduled again: here, or traded to r0 and handed over once more (this time committed).
+        #expect(shards.cores[1].jobs["j-000001"] != nil || (shards.cores[1].handedOver["j-000001"]?.at ?? 0) >= 1800)
+        #expect(shards.cores[0].jobs["j-000001"] != nil || shards.cores[1].jobs["j-000001"] != nil)
+    }
+
+    @Test("a hand-over that comes after the owner's placement is refused: its buyer schedules the job again from the next list")
+    func lateHandOverIsRefused() throws {
+        var shards = try Shards()
+        _ = shards.round(at: 0, listing: [])
+        let listed = [status("j-000001", home: "shard-r1")]
+        _ = shards.round(at: 360, listing: listed, late: { if case .commit = $0 { true } else { false } })
+        #expect(shards.cores[1].handedOver["j-000001"] != nil && shards.cores[1].jobs["j-000001"] == nil)
+        #expect(shards.cores[0].jobs["j-000001"] == nil, "the owner's lease ended uncommitted")
+        // Next round: the owner's refusal goes out, and the buyer takes the job back.
+        let next = shards.round(at: 720, listing: listed)
+        let refusal = try #require(next[0].trades.compactMap { if case .reject(let r) = $0 { r } else { nil } }.first { $0.job == 1 })
+        #expect(refusal.reason == .unknownLease && refusal.buyer == 1)
+        #expect(next[1].logs.contains { $0.contains("j-000001 was not taken over by shard-r0") }, "\(next[1].logs)")
+        #expect(shards.cores[1].handedOver.isEmpty)
+        let after = shards.round(at: 1080, listing: listed)
+        #expect(after[1].logs.contains { $0.contains("home job j-000001") }, "scheduled at its home again, not three rounds later")
+    }
+
     @Test("a guest that completes is reported by the owner, dropped by its home, and never started again")
     func guestCompletes() throws {
-        var shards = try Shards()
+        var shards = try Shards(rehome: false)
         _ = shards.round(at: 0, listing: [])
         let list = [status("j-000001", home: "shard-r1", steps: 1000)]
         let first = shards.round(at: 360, listing: list)
@@ -252,7 +336,7 @@ struct ShardTradingTests {
 
     @Test("a node failure closes the shard's market (guests stop) and re-opens it on the GPUs left")
     func nodeFailureReopensMarket() throws {
-        var shards = try Shards()
+        var shards = try Shards(rehome: false)
         _ = shards.round(at: 0, listing: [])
         _ = shards.round(at: 360, listing: [status("j-000001", home: "shard-r1")])
         #expect(shards.cores[0].jobs["j-000001"]?.guest == true)

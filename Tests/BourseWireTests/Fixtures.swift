@@ -128,7 +128,7 @@ enum Fixtures {
                 offerID: 1001, leaseID: "L2.7", gpuIDs: ["r0-n1-g0", "r0-n1-g1"], expiresAt: 1800.5, price: 11.5, owner: 2,
                 buyer: 1, jobID: "job-42", group: 3, units: 4)),
             .tradeReject(TradeReject(offerID: 1002, ask: 13.25, reason: "outbid", owner: 2, buyer: 1, jobID: "job-42", group: 3)),
-            .leaseCommit(LeaseCommit(leaseID: "L2.7", buyer: 1, jobID: "job-42", round: 99, dealGpus: 6, silent: true)),
+            .leaseCommit(LeaseCommit(leaseID: "L2.7", buyer: 1, jobID: "job-42", round: 99, dealGpus: 6, silent: true, rehome: true)),
             .leaseRelease(LeaseRelease(leaseID: "L2.7", reason: "job finished", buyer: 1, jobID: "job-42")),
             .error(WireErrorMessage(code: .notFound, message: "no such job", field: "job_id")),
         ]
@@ -246,7 +246,7 @@ struct RandomEnvelopes {
         case 17: .tradeAccept(TradeAccept(offerID: u64(), leaseID: string(), gpuIDs: strings(), expiresAt: double(), price: double(),
                                            owner: u32(), buyer: u32(), jobID: string(), group: u32(), units: u32()))
         case 18: .tradeReject(TradeReject(offerID: u64(), ask: double(), reason: string(), owner: u32(), buyer: u32(), jobID: string(), group: u32()))
-        case 19: .leaseCommit(LeaseCommit(leaseID: string(), buyer: u32(), jobID: string(), round: u64(), dealGpus: u32(), silent: bool()))
+        case 19: .leaseCommit(LeaseCommit(leaseID: string(), buyer: u32(), jobID: string(), round: u64(), dealGpus: u32(), silent: bool(), rehome: bool()))
         case 20: .leaseRelease(LeaseRelease(leaseID: string(), reason: string(), buyer: u32(), jobID: string()))
         default: .error(WireErrorMessage(code: WireErrorCode(rawValue: raw()), message: string(), field: string()))
         }

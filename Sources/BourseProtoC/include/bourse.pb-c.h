@@ -816,10 +816,15 @@ struct  Bourse__LeaseCommit
    */
   uint32_t deal_gpus;
   protobuf_c_boolean silent;
+  /*
+   * The buyer hands the job over: it runs on this one lease and no other GPUs, so from this round
+   * on the owner schedules it as its own home job and reports it with its own shard id.
+   */
+  protobuf_c_boolean rehome;
 };
 #define BOURSE__LEASE_COMMIT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__lease_commit__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 struct  Bourse__LeaseRelease
