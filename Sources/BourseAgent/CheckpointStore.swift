@@ -20,9 +20,18 @@ public struct CheckpointStore: Sendable {
     }
 
     /// Saves a checkpoint of `steps` unless a newer one is already there (written to a temporary
-    /// file and renamed, so a reader never sees half a number).
+    /// file and renamed, so a reader never sees half a number). Several agents save a job's
+    /// checkpoints (a job moving between racks, the parts of a job spread over racks), so the
+    /// compare-and-replace holds an exclusive lock on the job's lock file: without it, an agent
+    /// that read an older value could rename its lower checkpoint over a higher one saved
+    /// meanwhile (a chaos run lost a part's checkpoint that way, and the other part restarted
+    /// from below it).
     public func save(_ jobID: String, steps: Double) {
-        guard steps.isFinite, steps > (read(jobID) ?? -1), let path = path(jobID) else { return }
+        guard steps.isFinite, let path = path(jobID) else { return }
+        let lock = open(path + ".lock", O_CREAT | O_RDWR, 0o644)
+        guard lock >= 0 else { return }
+        defer { close(lock) }  // releases the lock
+        guard flock(lock, LOCK_EX) == 0, steps > (read(jobID) ?? -1) else { return }
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data("\(steps)\n".utf8)) else { return }
         if rename(temporary, path) != 0 { try? FileManager.default.removeItem(atPath: temporary) }

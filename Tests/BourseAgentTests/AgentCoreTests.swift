@@ -191,4 +191,18 @@ struct SharedCheckpointTests {
         #expect(store.read("../escape") == nil)
         #expect(!FileManager.default.fileExists(atPath: URL(fileURLWithPath: dir).deletingLastPathComponent().appendingPathComponent("escape").path))
     }
+
+    @Test("agents saving one job's checkpoints at once never replace a newer one with an older one")
+    func storeConcurrentSaves() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bourse-ckpt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try CheckpointStore(directory: dir)
+        // Per job, sixteen savers at once, one checkpoint each: the highest must be the one kept.
+        let jobs = (1...100).map { String(format: "j-%06d", $0) }
+        for job in jobs {
+            DispatchQueue.concurrentPerform(iterations: 16) { k in store.save(job, steps: Double(k)) }
+        }
+        let lost = jobs.filter { store.read($0) != 15 }
+        #expect(lost.isEmpty, "\(lost.count) of \(jobs.count) jobs lost their newest checkpoint")
+    }
 }
