@@ -24,7 +24,7 @@ struct ChaosRun: AsyncParsableCommand {
             kill-agent/restart-agent (SIGKILL; a restart reuses the command line), \
             fail-node/recover-node (the agent's control file), partition/heal (racks cut off from \
             the rest) and drop/delay/duplicate/clear (message faults of the transport's fault plan). \
-            After the timeline it waits until every job ended (settle_seconds), stops the \
+            After the timeline it waits until every job ended (settle_seconds) and two rounds more (the last leases end), stops the \
             cluster, runs the auditor (`bourse audit`) and prints per fault its cluster time, the \
             jobs affected and the time to recover.
 
@@ -172,6 +172,12 @@ struct ChaosRun: AsyncParsableCommand {
         }
         let endCluster = clock.now - epoch
         Output.line(String(format: "t=%8.0f s  settle: %d of %d jobs not finished", endCluster, max(0, unfinished), acknowledged))
+        if unfinished == 0 {
+            // The last jobs' leases end at the next round boundaries (buyers give them back,
+            // owners drop what is not committed): two rounds more, so `leases_end` audits a
+            // cluster at rest, not one stopped mid-round (one run failed it on the last job).
+            try await Task.sleep(for: .seconds(min(5, 2 * cluster.roundSeconds / speed)))
+        }
         ProcessControl.stop(processes.map(\.pid))
 
         // Audit and report.
