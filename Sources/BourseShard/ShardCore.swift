@@ -401,15 +401,20 @@ public struct ShardCore: Sendable {
             return adopt(rack, formerShard: formerShard, now: now)
         case .trade(let message):
             market?.receive(message)
+            var out: [ShardAction] = []
+            if case .reject(let r) = message {
+                let owner = clusterRacks.indices.contains(r.owner) ? clusterRacks[r.owner].shardID : "rack #\(r.owner)"
+                out.append(.log(.debug, "\(TradingWire.jobID(r.job)): offer \(r.offerID) rejected by \(owner): \(r.reason.rawValue), ask \(r.ask) per GPU"))
+            }
             if case .reject(let r) = message, r.reason == .unknownLease, let handover = handedOver[TradingWire.jobID(r.job)],
                 clusterRacks.indices.contains(r.owner), clusterRacks[r.owner].shardID == handover.to
             {
                 // The owner no longer held the lease when the hand-over came (taken back, or the
                 // commit came after its placement): the job is this shard's again.
                 handedOver[TradingWire.jobID(r.job)] = nil
-                return [.log(.info, "\(TradingWire.jobID(r.job)) was not taken over by \(handover.to) (its lease had ended there): scheduled here again from the next gateway list")]
+                out.append(.log(.info, "\(TradingWire.jobID(r.job)) was not taken over by \(handover.to) (its lease had ended there): scheduled here again from the next gateway list"))
             }
-            return []
+            return out
         case .marketAsks(let asks):
             for (group, ask) in asks { gossipAsks[group] = ask }
             market?.learnAsks(asks)

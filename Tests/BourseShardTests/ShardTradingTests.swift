@@ -305,6 +305,7 @@ struct ShardTradingTests {
         let refusal = try #require(next[0].trades.compactMap { if case .reject(let r) = $0 { r } else { nil } }.first { $0.job == 1 })
         #expect(refusal.reason == .unknownLease && refusal.buyer == 1)
         #expect(next[1].logs.contains { $0.contains("j-000001 was not taken over by shard-r0") }, "\(next[1].logs)")
+        #expect(next[1].logs.contains { $0.contains("j-000001: offer 0 rejected by shard-r0: unknownLease") }, "rejections are logged with their reason")
         #expect(shards.cores[1].handedOver.isEmpty)
         let after = shards.round(at: 1080, listing: listed)
         #expect(after[1].logs.contains { $0.contains("home job j-000001") }, "scheduled at its home again, not three rounds later")
