@@ -833,13 +833,17 @@ public struct TradingShard: Sendable {
     /// (`partCost`: the owner's known ask, or for this shard's own GPUs what its other home jobs
     /// lose), and what the bid has beyond that is shared per GPU. (Split per GPU alone, a spread
     /// deal under-bid its contested part and over-bid the idle one, and deals the cluster gained
-    /// from failed on one part.) A bid below the costs is split in proportion to them.
+    /// from failed on one part.) A bid below the costs is split in proportion to them, after 1 %
+    /// of it per GPU: a part that costs nothing still bids above 0, as owners require (a zero
+    /// bid for an idle owner's part was refused as invalid).
     func partBids(_ parts: [(group: Int, units: Int)], bid: Double, job: Int) -> [Double] {
         let costs = parts.map { partCost($0.group, $0.units, job: job) }
         let asked = costs.reduce(0, +)
         let units = Double(max(parts.reduce(0) { $0 + $1.units }, 1))
         if bid >= asked { return zip(parts, costs).map { $1 + (bid - asked) * Double($0.units) / units } }
-        return asked > 0 ? costs.map { bid * $0 / asked } : parts.map { bid * Double($0.units) / units }
+        let floor = parts.map { 0.01 * bid * Double($0.units) / units }
+        let rest = bid - floor.reduce(0, +)
+        return zip(floor, costs).map { $0 + rest * $1 / asked }
     }
 
     /// What `units` GPUs of market group `g` cost home job `job`'s deal: another shard's known

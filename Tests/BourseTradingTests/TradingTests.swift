@@ -353,8 +353,11 @@ struct TradingTests {
         #expect(abs(bids[0] - 0.4) < 1e-12 && abs(bids[1] - 0.1) < 1e-12, "\(bids)")  // 0.3 + 0.2/2, 0 + 0.2/2
         // A bid per GPU alone (0.25 each) would have lost the contested part.
         #expect(bids[0] > 0.3)
-        // Below the asks: in proportion to them (still rejected, as it should be).
-        #expect(buyer.partBids(parts, bid: 0.15, job: 1).map { ($0 * 1e9).rounded() } == [0.15e9, 0])
+        // Below the asks: 1 % per GPU, the rest in proportion to them (the contested part is still
+        // rejected, as it should be; the idle owner's part bids above 0, which owners require).
+        let below = buyer.partBids(parts, bid: 0.15, job: 1)
+        #expect(below.map { ($0 * 1e9).rounded() } == [0.14925e9, 0.00075e9], "\(below)")
+        #expect(below.allSatisfy { $0 > 0 } && abs(below.reduce(0, +) - 0.15) < 1e-12)
         // Nothing known: per GPU.
         let unknown = [(group: layout.id(owner: 1, local: 1)!, units: 1), (group: layout.id(owner: 2, local: 1)!, units: 3)]
         #expect(buyer.partBids(unknown, bid: 0.4, job: 1).map { ($0 * 1e9).rounded() } == [0.1e9, 0.3e9])
