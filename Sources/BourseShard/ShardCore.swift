@@ -367,7 +367,7 @@ public struct ShardCore: Sendable {
     /// The leases granted and ended by an event, for the audit log (a lease renewed keeps its id).
     private func leaseChanges(from before: [LeaseID: TradingShard.Lease], to after: [LeaseID: TradingShard.Lease]) -> [ShardAction] {
         func names(_ lease: TradingShard.Lease) -> (String, String, String) {
-            let buyer = clusterRacks.indices.contains(lease.buyer) ? clusterRacks[lease.buyer].shardID : "rack #\(lease.buyer)"
+            let buyer = shardID(ofParticipant: lease.buyer) ?? "rack #\(lease.buyer)"
             return (TradingWire.leaseID(lease.id), buyer, TradingWire.jobID(lease.job))
         }
         var out: [ShardAction] = []
@@ -401,18 +401,16 @@ public struct ShardCore: Sendable {
             return adopt(rack, formerShard: formerShard, now: now)
         case .trade(let message):
             market?.receive(message)
-            var out: [ShardAction] = []
-            if case .reject(let r) = message {
-                let owner = clusterRacks.indices.contains(r.owner) ? clusterRacks[r.owner].shardID : "rack #\(r.owner)"
-                out.append(.log(.debug, "\(TradingWire.jobID(r.job)): offer \(r.offerID) rejected by \(owner): \(r.reason.rawValue), ask \(r.ask) per GPU"))
-            }
-            if case .reject(let r) = message, r.reason == .unknownLease, let handover = handedOver[TradingWire.jobID(r.job)],
-                clusterRacks.indices.contains(r.owner), clusterRacks[r.owner].shardID == handover.to
-            {
+            guard case .reject(let r) = message else { return [] }
+            let (job, owner) = (TradingWire.jobID(r.job), shardID(ofParticipant: r.owner))
+            var out: [ShardAction] = [
+                .log(.debug, "\(job): offer \(r.offerID) rejected by \(owner ?? "rack #\(r.owner)"): \(r.reason.rawValue), ask \(r.ask) per GPU")
+            ]
+            if r.reason == .unknownLease, let handover = handedOver[job], owner == handover.to {
                 // The owner no longer held the lease when the hand-over came (taken back, or the
                 // commit came after its placement): the job is this shard's again.
-                handedOver[TradingWire.jobID(r.job)] = nil
-                out.append(.log(.info, "\(TradingWire.jobID(r.job)) was not taken over by \(handover.to) (its lease had ended there): scheduled here again from the next gateway list"))
+                handedOver[job] = nil
+                out.append(.log(.info, "\(job) was not taken over by \(handover.to) (its lease had ended there): scheduled here again from the next gateway list"))
             }
             return out
         case .marketAsks(let asks):
@@ -479,7 +477,7 @@ public struct ShardCore: Sendable {
         }
         let ids = Set(list.map(\.jobID))
         // A handed-over job the gateway lists elsewhere (its new owner reported it), or no more.
-        for (id, _) in handedOver where !ids.contains(id) || !homeShards.contains(Self.owner(of: clusterJobs[id]!)) {
+        for id in handedOver.keys where !(clusterJobs[id].map { homeShards.contains(Self.owner(of: $0)) } ?? false) {
             handedOver[id] = nil
         }
         unclaimedProgress = unclaimedProgress.filter { ids.contains($0.key) }
@@ -737,8 +735,7 @@ public struct ShardCore: Sendable {
             "market round \(window.round): \(market.phaseIndex) phases; offers sent \(c.offersSent), received \(c.offersReceived), accepted \(c.accepts), rejected \(c.rejects) (totals); \(market.leases.count) leases held; guests here: [\(guestIDs.sorted().joined(separator: ", "))]; home jobs on other racks: [\(remote.sorted().joined(separator: ", "))]; spread over racks, parts here: [\(spreadIDs.keys.sorted().map { "\($0) \(jobs[$0]?.workers.count ?? 0)/\(spreadIDs[$0]!.workers)\(spreadIDs[$0]!.silent ? "" : " reporting")" }.joined(separator: ", "))]"))
         // Home jobs handed over with this round's commits: their owners schedule them from now on.
         for (seq, owner) in market.handedOver.sorted(by: { $0.key < $1.key }) {
-            guard let id = homeIDs[seq], let job = jobs[id], !job.isPlaced, clusterRacks.indices.contains(owner) else { continue }
-            let to = clusterRacks[owner].shardID
+            guard let id = homeIDs[seq], let job = jobs[id], !job.isPlaced, let to = shardID(ofParticipant: owner) else { continue }
             remove(job)
             handedOver[id] = (to, now)
             out.append(.log(.info, "\(id) handed over to \(to): it runs on that rack's lease alone, and \(to) schedules it from now on"))
@@ -1145,6 +1142,12 @@ public struct ShardCore: Sendable {
             out.append(.log(.info, "\(job.id) can run across racks again, by trading"))
         }
         return out
+    }
+
+    /// The shard of market participant `index` (a rack's index in the config), nil for an index
+    /// no rack has (from a malformed message).
+    private func shardID(ofParticipant index: Int) -> String? {
+        clusterRacks.indices.contains(index) ? clusterRacks[index].shardID : nil
     }
 
     /// Whether a job this rack cannot run alone can run across racks by a spread deal (the

@@ -840,7 +840,7 @@ public struct TradingShard: Sendable {
         let costs = parts.map { partCost($0.group, $0.units, job: job) }
         let asked = costs.reduce(0, +)
         let units = Double(max(parts.reduce(0) { $0 + $1.units }, 1))
-        if bid >= asked { return zip(parts, costs).map { $1 + (bid - asked) * Double($0.units) / units } }
+        if bid >= asked || asked <= 0 { return zip(parts, costs).map { $1 + (bid - asked) * Double($0.units) / units } }
         let floor = parts.map { 0.01 * bid * Double($0.units) / units }
         let rest = bid - floor.reduce(0, +)
         return zip(floor, costs).map { $0 + rest * $1 / asked }

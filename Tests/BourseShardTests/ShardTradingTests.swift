@@ -124,6 +124,19 @@ private struct Shards {
     }
 }
 
+/// r1's job j-000001 (listed in `listed`) trades onto r0's V100s in the second round, whose
+/// close hands it over; the buyer's commits of that round arrive `late` (after the owner's
+/// placement) or are `lost` when asked. Returns the shards and the second round's actions.
+private func handOverRound(
+    listed: [JobStatus], late: Bool = false, lost: Bool = false
+) throws -> (shards: Shards, out: [[ShardAction]]) {
+    var shards = try Shards()
+    _ = shards.round(at: 0, listing: [])
+    func isCommit(_ m: TradingMessage) -> Bool { if case .commit = m { true } else { false } }
+    let out = shards.round(at: 360, listing: listed, late: { late && isCommit($0) }, lost: { lost && isCommit($0) })
+    return (shards, out)
+}
+
 @Suite("ShardCore: trading between racks")
 struct ShardTradingTests {
     @Test("a job whose home rack is slow runs on the fast rack's GPUs on a lease; its home does not run it")
@@ -240,10 +253,8 @@ struct ShardTradingTests {
 
     @Test("a job on one other rack's lease alone is handed over: that rack's shard takes it as its own home job and keeps it running")
     func leasedJobIsHandedOver() throws {
-        var shards = try Shards()
-        _ = shards.round(at: 0, listing: [])
         let listed = [status("j-000001", home: "shard-r1")]
-        let out = shards.round(at: 360, listing: listed)
+        var (shards, out) = try handOverRound(listed: listed)
         // The buyer (r1) commits with the hand-over and forgets the job without stopping it.
         let commit = try #require(out[1].trades.compactMap { if case .commit(let c) = $0 { c } else { nil } }.first)
         #expect(commit.rehome)
@@ -275,11 +286,8 @@ struct ShardTradingTests {
 
     @Test("a hand-over the owner never takes (its commit lost) is taken back after three rounds: the job is not lost")
     func handOverNotTakenIsTakenBack() throws {
-        var shards = try Shards()
-        _ = shards.round(at: 0, listing: [])
         let listed = [status("j-000001", home: "shard-r1")]
-        // The buyer's commit never reaches the owner.
-        _ = shards.round(at: 360, listing: listed, lost: { if case .commit = $0 { true } else { false } })
+        var (shards, _) = try handOverRound(listed: listed, lost: true)  // the commit never reaches r0
         #expect(shards.cores[1].handedOver["j-000001"] != nil)
         #expect(shards.cores[0].jobs["j-000001"] == nil, "the owner's lease ended uncommitted: its guest stopped")
         // The gateway still lists it at r1: r1 waits three rounds, then takes it back.
@@ -294,10 +302,8 @@ struct ShardTradingTests {
 
     @Test("a hand-over that comes after the owner's placement is refused: its buyer schedules the job again from the next list")
     func lateHandOverIsRefused() throws {
-        var shards = try Shards()
-        _ = shards.round(at: 0, listing: [])
         let listed = [status("j-000001", home: "shard-r1")]
-        _ = shards.round(at: 360, listing: listed, late: { if case .commit = $0 { true } else { false } })
+        var (shards, _) = try handOverRound(listed: listed, late: true)
         #expect(shards.cores[1].handedOver["j-000001"] != nil && shards.cores[1].jobs["j-000001"] == nil)
         #expect(shards.cores[0].jobs["j-000001"] == nil, "the owner's lease ended uncommitted")
         // Next round: the owner's refusal goes out, and the buyer takes the job back.
