@@ -206,6 +206,8 @@ public struct TradingShard: Sendable {
     private var outside: [Int: (deal: (parts: [(group: Int, units: Int)], value: Double, surplus: Double), gain: Double)] = [:]
     /// Home jobs that stay out of the market for the rest of the round.
     private var stayHome: Set<Int> = []
+    /// Home jobs let out of `stayHome` this round because the matching left them without GPUs.
+    private var displacedFromHome: Set<Int> = []
     /// What this shard's GPUs cost a home job's deal: the asks without that job (what the other
     /// home jobs and guests lose), for the jobs the local matching places at home; the others'
     /// deals use `ownAsksBase` (the matching without them is the same). Refreshed every phase in
@@ -307,6 +309,7 @@ public struct TradingShard: Sendable {
         tentative = [:]
         outside = [:]
         stayHome = []
+        displacedFromHome = []
         learnAsks(gossip)
         let ids = Set(jobs.map(\.id))
         for old in planner.activeJobs where !ids.contains(old) { planner.removeJob(old) }
@@ -338,12 +341,15 @@ public struct TradingShard: Sendable {
                 deals[job] = nil
                 continue
             }
-            let gain = value - homeContribution(of: home)
-            // A better deal elsewhere at the known asks (restart included) beats staying too.
-            let better = bestDeal(for: home, profile: profile, aging: aging).map { alt in
-                alt.surplus > value + parameters.minimumGain
-                    && Set(alt.parts.map(\.group)) != Set(deal.parts.map(\.marketGroup))
-            } ?? false
+            // The job's next best: home, or another deal at the known asks (restart included).
+            // The renewal bids what staying gains over it, as a home job's outside option counts
+            // in its owner's matching: bidding over home alone, a job that could move to GPUs
+            // nearly as good kept its lease against jobs that had no such alternative.
+            let alternative = bestDeal(for: home, profile: profile, aging: aging).flatMap { alt in
+                Set(alt.parts.map(\.group)) != Set(deal.parts.map(\.marketGroup)) ? alt : nil
+            }
+            let gain = value - max(homeContribution(of: home), alternative?.surplus ?? 0)
+            let better = alternative.map { $0.surplus > value + parameters.minimumGain } ?? false
             guard gain > parameters.minimumGain, !better else {
                 // Home, or another deal, is at least as good now: give the leases back.
                 for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
@@ -610,6 +616,19 @@ public struct TradingShard: Sendable {
             } else {
                 tentative[job] = (o.group, o.units, o.value)
             }
+        }
+        // A job kept home (its deal was worth no more than its place here) that the matching now
+        // leaves without GPUs (a renewed lease or a bid took them) looks at the market again,
+        // once a round: with no place here, a deal elsewhere is all it gains. (It used to sit the
+        // round out idle: its place was valued while a renewal's GPUs were back in the matching,
+        // and the renewal then kept them.)
+        let displaced = homes.enumerated().filter { j, job in
+            solution.choice[j] == nil && stayHome.contains(job) && !displacedFromHome.contains(job)
+        }.map(\.element)
+        if !displaced.isEmpty {
+            stayHome.subtract(displaced)
+            displacedFromHome.formUnion(displaced)
+            jobsFreed = true
         }
         for (k, o) in fresh.enumerated() {
             let row = homes.count + held.count + k

@@ -480,6 +480,55 @@ struct TradingTests {
         #expect(types.last == 0, "job 1 ran on types \(types) in rounds 2-4")
     }
 
+    /// 4-GPU jobs `a` and `b` with per-type speeds (v100, p100, k80). Shard 0 owns the k80s
+    /// (a's home), shard 1 the v100s, shard 2 the p100s; rehoming off, so a renews its lease.
+    /// a runs alone in round 1 (it leases the v100s); b arrives in round 2, homed at the idle
+    /// v100 shard. Returns the type each job ran on (job: type) in rounds 2-4.
+    private func renewalContest(a: [Double], b: [Double]) throws -> [[Int: Int]] {
+        func fixed(_ id: Int, _ speeds: [Double]) -> PolicyJob {
+            let option = ElasticOption(workers: 4, packed: speeds.map { $0 * 4 }, spread: speeds.map { $0 * 4 })
+            return PolicyJob(
+                id: id, scaleFactor: 4, throughputs: speeds, stepsRemaining: 1e7, timeSinceArrival: 0,
+                elastic: ElasticProfile(totalWork: 1e7, options: [option]))
+        }
+        let p = pool(perType: 4)
+        let split = p.servers.enumerated().map { t, list in list.map { _ in [1, 2, 0][t] } }
+        var configuration = ShardedRoundPlanner.Configuration()
+        configuration.rehome = false
+        var planner = try ShardedRoundPlanner(
+            pool: p, shardOfServer: split, shards: 3, parameters: .init(), configuration: configuration)
+        planner.addJob(0)
+        let first = try planner.planRound(now: 0, jobs: [fixed(0, a)])
+        #expect(planner.home[0] == 0 && first.first?.typeIndex == 0, "\(first)")
+        planner.addJob(1)
+        var types: [[Int: Int]] = []
+        for r in 1...3 {
+            var aged = fixed(0, a)
+            aged.timeSinceArrival = Double(r) * 360
+            let plan = try planner.planRound(now: Double(r) * 360, jobs: [aged, fixed(1, b)])
+            types.append(Dictionary(uniqueKeysWithValues: plan.map { ($0.jobID, $0.typeIndex) }))
+        }
+        #expect(planner.home[1] == 1)
+        return types
+    }
+
+    @Test("a job on a lease renews it with what staying gains over its next best deal, so a job that needs the GPUs more gets them")
+    func renewalBidsOverNextBestDeal() throws {
+        // Job 0 runs nearly as fast on the idle p100s; job 1 needs the v100s. Renewing at its
+        // value over the k80s at home, job 0 kept the v100s; renewing at its value over the
+        // p100s, it gives way, and each job runs where the cluster gains most.
+        let types = try renewalContest(a: [3, 2.9, 0.3], b: [1.5, 0.3, 0.2])
+        #expect(types.last == [0: 1, 1: 0], "types (job: type) in rounds 2-4: \(types)")
+    }
+
+    @Test("a home job whose GPUs a renewed lease keeps bids elsewhere in the same round instead of sitting idle")
+    func displacedHomeJobBids() throws {
+        // Job 0 has no good alternative to the v100s and keeps them; job 1, at home on the v100
+        // shard, must take the idle p100s every round (it used to stay home, idle, for the round).
+        let types = try renewalContest(a: [3, 0.3, 0.3], b: [1.5, 0.3, 0.2])
+        #expect(types == Array(repeating: [0: 0, 1: 1], count: 3), "types (job: type) in rounds 2-4: \(types)")
+    }
+
     @Test("GPUs freed when a job finishes are bought in the same round, though the round began with the old asks")
     func freedGPUsBoughtAtOnce() throws {
         // Shard 0 owns the p100s and k80s, shard 1 the v100s.
