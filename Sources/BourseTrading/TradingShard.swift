@@ -345,12 +345,10 @@ public struct TradingShard: Sendable {
             // The renewal bids what staying gains over it, as a home job's outside option counts
             // in its owner's matching: bidding over home alone, a job that could move to GPUs
             // nearly as good kept its lease against jobs that had no such alternative.
-            let alternative = bestDeal(for: home, profile: profile, aging: aging).flatMap { alt in
-                Set(alt.parts.map(\.group)) != Set(deal.parts.map(\.marketGroup)) ? alt : nil
-            }
+            let alternative = bestDeal(
+                for: home, profile: profile, aging: aging, excluding: Set(deal.parts.map(\.marketGroup)))
             let gain = value - max(homeContribution(of: home), alternative?.surplus ?? 0)
-            let better = alternative.map { $0.surplus > value + parameters.minimumGain } ?? false
-            guard gain > parameters.minimumGain, !better else {
+            guard gain > parameters.minimumGain else {
                 // Home, or another deal, is at least as good now: give the leases back.
                 for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
                 deals[job] = nil
@@ -889,14 +887,15 @@ public struct TradingShard: Sendable {
 
     /// The best deal for `job` at the known prices that uses another shard's GPUs: `w` GPUs of one
     /// remote group (packed when they fit a server), or `w` GPUs of one type and server size
-    /// spread over several shards' groups, cheapest first.
-    func bestDeal(for job: PolicyJob, profile: ElasticProfile, aging: Double) -> (
+    /// spread over several shards' groups, cheapest first. Deals on exactly the groups
+    /// `excluding` are left out (a renewal looks for the job's next best beside its lease's groups).
+    func bestDeal(for job: PolicyJob, profile: ElasticProfile, aging: Double, excluding: Set<Int>? = nil) -> (
         parts: [(group: Int, units: Int)], value: Double, surplus: Double
     )? {
         var best: (parts: [(group: Int, units: Int)], value: Double, surplus: Double)?
         func cost(_ g: Int, _ units: Int) -> Double { partCost(g, units, job: job.id) }
         func consider(_ parts: [(group: Int, units: Int)], speed: Double) {
-            guard speed > 0 else { return }
+            guard speed > 0, Set(parts.map(\.group)) != excluding else { return }
             let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
             let cost = parts.reduce(0.0) { $0 + cost($1.group, $1.units) }
             let surplus = value - cost
@@ -916,7 +915,7 @@ public struct TradingShard: Sendable {
                 let w = option.workers
                 let t = cls.type
                 if w <= cls.size {
-                    for g in byPrice where layout.groups[g].owner != id && layout.groups[g].capacity >= w {
+                    for g in byPrice where layout.groups[g].owner != id && layout.groups[g].capacity >= w && excluding != [g] {
                         consider([(g, w)], speed: option.packed[t])
                         break  // the cheapest remote group that holds it
                     }

@@ -399,6 +399,25 @@ struct TradingTests {
         #expect(toOthers.allSatisfy { $0.bid > 0.02 }, "\(toOthers)")
     }
 
+    @Test("a renewal's next best deal is the best one beside its lease's groups (the same GPUs of another shard), not none")
+    func nextBestDealBesideLease() throws {
+        var (buyer, _) = threeShardBuyer(perType: 4)
+        // Both other shards' v100s are free; shard 1's come first. A job leasing them renews
+        // against shard 2's, which are as good (the renewal used to find no alternative when the
+        // best deal was its own lease's groups, and bid as if it had none).
+        let leased = buyer.layout.id(owner: 1, local: 0)!
+        let other = buyer.layout.id(owner: 2, local: 0)!
+        let free = MarketAsk(price: 0, costs: [1: 0, 2: 0, 4: 0])
+        buyer.learnAsks([leased: free, other: free])
+        let mover = job(1, work: 1e7)
+        let (profile, aging) = try #require(buyer.planner.valuation(of: mover, activeJobs: 1))
+        let best = try #require(buyer.bestDeal(for: mover, profile: profile, aging: aging))
+        #expect(best.parts.map(\.group) == [leased], "\(best.parts)")
+        let next = try #require(buyer.bestDeal(for: mover, profile: profile, aging: aging, excluding: [leased]))
+        #expect(next.parts.map(\.group) == [other] && next.parts.map(\.units) == best.parts.map(\.units), "\(next.parts)")
+        #expect(abs(next.surplus - best.surplus) < 1e-12)
+    }
+
     @Test("a spread deal takes from each group what costs least there, not all it can from the cheapest first")
     func cheapestSplitFollowsCosts() {
         var (buyer, _) = threeShardBuyer()
