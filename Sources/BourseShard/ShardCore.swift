@@ -291,6 +291,7 @@ public struct ShardCore: Sendable {
             parameters.leaseSeconds = settings.trading.leaseSeconds
             parameters.offerTimeoutPhases = settings.trading.offerTimeoutPhases
             parameters.handOverLeasedJobs = settings.trading.rehome
+            parameters.spreadRenewalsOverNextBest = false
             let setup = MarketSetup(
                 own: own, layout: MarketLayout(shardGroups: groups), parameters: parameters, valuationPool: cluster,
                 allTypes: allTypes)

@@ -143,6 +143,10 @@ struct ShardTradingTests {
     func guestRunsOnLease() throws {
         var shards = try Shards(rehome: false)
         #expect(shards.cores.allSatisfy { $0.market != nil })
+        // Live shards renew spread deals over home alone (measured: over the next best cost the
+        // split cluster 6-8 % avg JCT); the simulator's default renews them over the next best.
+        #expect(shards.cores.allSatisfy { $0.market?.parameters.spreadRenewalsOverNextBest == false })
+        #expect(TradingParameters().spreadRenewalsOverNextBest)
         // Round 1 publishes the asks (nothing to trade yet); round 2 trades.
         _ = shards.round(at: 0, listing: [])
         let list = [status("j-000001", home: "shard-r1")]
