@@ -350,7 +350,8 @@ public struct TradingShard: Sendable {
             // The job's next best: home, or another deal at the known asks (restart included).
             // The renewal bids what staying gains over it, as a home job's outside option counts
             // in its owner's matching: bidding over home alone, a job that could move to GPUs
-            // nearly as good kept its lease against jobs that had no such alternative.
+            // nearly as good kept its lease against jobs that had no such alternative. (Live
+            // shards renew spread deals over home alone: `spreadRenewalsOverNextBest`.)
             let alternative = bestDeal(
                 for: home, profile: profile, aging: aging, excluding: Set(deal.parts.map(\.marketGroup)))
             let overNextBest = parameters.spreadRenewalsOverNextBest || Set(deal.parts.map(\.owner)).count == 1
