@@ -16,7 +16,7 @@ public struct TradingParameters: Sendable, Hashable {
     /// (value units: a round's fraction of a job's work).
     public var minimumGain = 1e-6
     /// Deals may take GPUs of several shards at once (one job's workers on several owners'
-    /// racks). Off for live shards, whose agents run a job's workers on one rack.
+    /// racks; live shards run each owner's part on its agent, see docs/trading.md).
     public var spreadDeals = true
     /// A buyer hands over a job that runs on one other shard's lease and no other GPUs
     /// (``LeaseCommit/rehome``): from the next round on it is that owner's home job, with no
@@ -356,7 +356,7 @@ public struct TradingShard: Sendable {
                 for: home, profile: profile, aging: aging, excluding: Set(deal.parts.map(\.marketGroup)))
             let overNextBest = parameters.spreadRenewalsOverNextBest || Set(deal.parts.map(\.owner)).count == 1
             let gain = value - max(homeContribution(of: home), overNextBest ? (alternative?.surplus ?? 0) : 0)
-            let better = !overNextBest && (alternative.map { $0.surplus > value + parameters.minimumGain } ?? false)
+            let better = alternative.map { $0.surplus > value + parameters.minimumGain } ?? false
             guard gain > parameters.minimumGain, !better else {
                 // Home, or another deal, is at least as good now: give the leases back.
                 for part in deal.parts { if let lease = part.lease { out += release(lease, job: job) } }
