@@ -326,6 +326,67 @@ struct TradingTests {
         #expect(buyer.asks[v100[0]] == idle, "\(String(describing: buyer.asks[v100[0]]))")
     }
 
+    /// Shard 0 (k80s only) and its v100-only job 5, whose deal takes 2 v100s of shard 1 and 2 of
+    /// shard 2, both granted (leases 1/1 and 2/1). Returns the buyer and the two offers.
+    private func spreadDealGranted(_ parameters: TradingParameters = .init()) throws -> (TradingShard, TradeOffer, TradeOffer) {
+        let k80s = WorkerPool(types: ["v100", "p100", "k80"], servers: [[], [], [[0], [1]]])
+        let full = BourseRoundPlanner(pool: pool(perType: 2)).groups
+        let layout = MarketLayout(shardGroups: [BourseRoundPlanner(pool: k80s).groups, full, full])
+        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: k80s), parameters: parameters)
+        let idle = MarketAsk(price: 0, costs: [1: 0, 2: 0])
+        let wide = PolicyJob(
+            id: 5, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 10_000, timeSinceArrival: 0,
+            elastic: ElasticProfile(totalWork: 10_000, options: [ElasticOption(workers: 4, packed: [12, 0, 0], spread: [9.6, 0, 0])]))
+        let v100 = [layout.id(owner: 1, local: 0)!, layout.id(owner: 2, local: 0)!]
+        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [v100[0]: idle, v100[1]: idle])
+        let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
+        let first = try #require(offers.first { $0.owner == 1 })
+        let second = try #require(offers.first { $0.owner == 2 })
+        for (o, serial) in [(first, UInt64(1)), (second, UInt64(1))] {
+            buyer.receive(.accept(TradeAccept(
+                offerID: o.offerID, owner: o.owner, buyer: 0, job: 5, lease: LeaseID(owner: o.owner, serial: serial), group: 0,
+                units: 2, expiresAt: 720, price: 0)))
+        }
+        #expect(buyer.phase().isEmpty)
+        return (buyer, first, second)
+    }
+
+    @Test("a part its owner takes back is offered again at its bid while the deal's other parts hold, until refused")
+    func takenBackPartOfferedAgain() throws {
+        var (buyer, first, _) = try spreadDealGranted()
+        // Shard 1 takes its part back for a higher bid (one that may fail elsewhere).
+        buyer.receive(.reject(TradeReject(offerID: first.offerID, owner: 1, buyer: 0, job: 5, group: 0, ask: 0.5, reason: .outbid)))
+        let again = buyer.phase()
+        #expect(!again.contains { if case .release = $0 { true } else { false } }, "\(again)")
+        let reoffer = try #require(again.compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }.first)
+        #expect(reoffer.owner == 1 && reoffer.units == 2 && reoffer.bid == first.bid && reoffer.renewing == nil)
+        #expect(reoffer.offerID != first.offerID)
+        // The GPUs came back: the deal holds and commits both parts.
+        buyer.receive(.accept(TradeAccept(
+            offerID: reoffer.offerID, owner: 1, buyer: 0, job: 5, lease: LeaseID(owner: 1, serial: 2), group: 0, units: 2,
+            expiresAt: 720, price: 0)))
+        #expect(buyer.phase().isEmpty)
+        let leases = buyer.closeRound().compactMap { m -> LeaseID? in if case .commit(let c) = m { c.lease } else { nil } }
+        #expect(Set(leases) == [LeaseID(owner: 1, serial: 2), LeaseID(owner: 2, serial: 1)])
+
+        // Refused when offered again: the deal fails and gives shard 2's part back.
+        var (refused, taken, _) = try spreadDealGranted()
+        refused.receive(.reject(TradeReject(offerID: taken.offerID, owner: 1, buyer: 0, job: 5, group: 0, ask: 0.5, reason: .outbid)))
+        let reoffered = try #require(
+            refused.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }.first)
+        refused.receive(.reject(TradeReject(offerID: reoffered.offerID, owner: 1, buyer: 0, job: 5, group: 0, ask: 0.5, reason: .outbid)))
+        #expect(refused.phase().contains(.release(LeaseRelease(lease: LeaseID(owner: 2, serial: 1), buyer: 0, job: 5))))
+        #expect(refused.deals[5] == nil)
+
+        // Off: the first take-back fails the deal.
+        var parameters = TradingParameters()
+        parameters.reoffersPerDeal = 0
+        var off: TradingShard
+        (off, taken, _) = try spreadDealGranted(parameters)
+        off.receive(.reject(TradeReject(offerID: taken.offerID, owner: 1, buyer: 0, job: 5, group: 0, ask: 0.5, reason: .outbid)))
+        #expect(off.phase().contains(.release(LeaseRelease(lease: LeaseID(owner: 2, serial: 1), buyer: 0, job: 5))))
+    }
+
     @Test("a buyer gives back a lease whose accept arrives after its deal failed")
     func lateAcceptIsReleased() throws {
         let p = pool(perType: 2)
