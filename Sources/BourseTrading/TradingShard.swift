@@ -34,7 +34,7 @@ public struct TradingParameters: Sendable, Hashable {
     /// per deal and round. The higher bid often belongs to a deal that fails at another owner a
     /// phase later, and the GPUs come back. (Without it, the failing deal also broke the deal it
     /// bumped, and the GPUs both wanted could end the round idle. dev-300-multi with 8 shards,
-    /// 4 seeds: avg JCT 1.084 -> 1.049 of the central run; docs/trading.md, "Bids".)
+    /// 4 seeds: avg JCT 1.084 -> 1.049 of the central run; docs/trading.md, "The protocol".)
     public var reoffersPerDeal = 2
 
     public init() {}

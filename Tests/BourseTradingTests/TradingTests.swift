@@ -342,9 +342,9 @@ struct TradingTests {
         let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
         let first = try #require(offers.first { $0.owner == 1 })
         let second = try #require(offers.first { $0.owner == 2 })
-        for (o, serial) in [(first, UInt64(1)), (second, UInt64(1))] {
+        for o in [first, second] {
             buyer.receive(.accept(TradeAccept(
-                offerID: o.offerID, owner: o.owner, buyer: 0, job: 5, lease: LeaseID(owner: o.owner, serial: serial), group: 0,
+                offerID: o.offerID, owner: o.owner, buyer: 0, job: 5, lease: LeaseID(owner: o.owner, serial: 1), group: 0,
                 units: 2, expiresAt: 720, price: 0)))
         }
         #expect(buyer.phase().isEmpty)
@@ -381,9 +381,8 @@ struct TradingTests {
         // Off: the first take-back fails the deal.
         var parameters = TradingParameters()
         parameters.reoffersPerDeal = 0
-        var off: TradingShard
-        (off, taken, _) = try spreadDealGranted(parameters)
-        off.receive(.reject(TradeReject(offerID: taken.offerID, owner: 1, buyer: 0, job: 5, group: 0, ask: 0.5, reason: .outbid)))
+        var (off, takenOff, _) = try spreadDealGranted(parameters)
+        off.receive(.reject(TradeReject(offerID: takenOff.offerID, owner: 1, buyer: 0, job: 5, group: 0, ask: 0.5, reason: .outbid)))
         #expect(off.phase().contains(.release(LeaseRelease(lease: LeaseID(owner: 2, serial: 1), buyer: 0, job: 5))))
     }
 
