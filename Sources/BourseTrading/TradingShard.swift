@@ -378,14 +378,11 @@ public struct TradingShard: Sendable {
             let bids = partBids(deal.parts.map { ($0.marketGroup, $0.units) }, bid: gain, job: job)
             for (part, partBid) in zip(deal.parts, bids) {
                 nextOfferID += 1
-                let offer = TradeOffer(
-                    offerID: nextOfferID, buyer: id, owner: part.owner, job: job, group: part.group, units: part.units,
-                    bid: partBid, round: round, renewing: part.lease)
-                renewed.parts.append(
-                    Part(
-                        marketGroup: part.marketGroup, owner: part.owner, group: part.group, units: part.units,
-                        offerID: nextOfferID, bid: partBid))
-                out += send(.offer(offer))
+                let offered = Part(
+                    marketGroup: part.marketGroup, owner: part.owner, group: part.group, units: part.units,
+                    offerID: nextOfferID, bid: partBid)
+                renewed.parts.append(offered)
+                out += send(.offer(offer(for: offered, job: job, renewing: part.lease)))
             }
             deals[job] = renewed
         }
@@ -823,12 +820,7 @@ public struct TradingShard: Sendable {
                     deal.parts[k].lease = nil
                     deal.openedPhase = phaseIndex
                     deals[r.job] = deal
-                    let part = deal.parts[k]
-                    out += send(
-                        .offer(
-                            TradeOffer(
-                                offerID: nextOfferID, buyer: id, owner: part.owner, job: r.job, group: part.group,
-                                units: part.units, bid: part.bid, round: round, renewing: nil)))
+                    out += send(.offer(offer(for: deal.parts[k], job: r.job)))
                     continue
                 }
                 deal.parts[k].status = .rejected
@@ -876,19 +868,21 @@ public struct TradingShard: Sendable {
             for ((g, units), partBid) in zip(best.parts, partBids(best.parts, bid: gain, job: job)) {
                 let market = layout.groups[g]
                 nextOfferID += 1
-                deal.parts.append(
-                    Part(
-                        marketGroup: g, owner: market.owner, group: market.local, units: units, offerID: nextOfferID,
-                        bid: partBid))
-                out += send(
-                    .offer(
-                        TradeOffer(
-                            offerID: nextOfferID, buyer: id, owner: market.owner, job: job, group: market.local, units: units,
-                            bid: partBid, round: round, renewing: nil)))
+                let part = Part(
+                    marketGroup: g, owner: market.owner, group: market.local, units: units, offerID: nextOfferID, bid: partBid)
+                deal.parts.append(part)
+                out += send(.offer(offer(for: part, job: job)))
             }
             deals[job] = deal
         }
         return out
+    }
+
+    /// The offer for one part of `job`'s deal (a renewal names the lease it renews).
+    private func offer(for part: Part, job: Int, renewing: LeaseID? = nil) -> TradeOffer {
+        TradeOffer(
+            offerID: part.offerID, buyer: id, owner: part.owner, job: job, group: part.group, units: part.units,
+            bid: part.bid, round: round, renewing: renewing)
     }
 
     /// A deal's bid split over its parts: each part first covers what its GPUs cost the deal

@@ -298,23 +298,33 @@ struct TradingTests {
         #expect(owner.leases.values.map(\.job) == [10])
     }
 
-    @Test("a buyer whose deal fails goes back to the asks it bid at, not to an ask its own lease raised")
-    func failedDealRestoresAsks() throws {
-        // Shard 0 has k80s only; its v100-only job needs 2 v100s of shard 1 and 2 of shard 2.
+    /// Asks of GPUs nobody uses.
+    private static let idle = MarketAsk(price: 0, costs: [1: 0, 2: 0])
+
+    /// Shard 0 has k80s only; its v100-only job 5 offers for a deal of 2 v100s of shard 1 and 2
+    /// of shard 2, both idle. Returns the buyer, the v100 market groups and the two offers.
+    private func spreadDealOffered(_ parameters: TradingParameters = .init()) throws -> (
+        TradingShard, v100: [Int], first: TradeOffer, second: TradeOffer
+    ) {
         let k80s = WorkerPool(types: ["v100", "p100", "k80"], servers: [[], [], [[0], [1]]])
         let full = BourseRoundPlanner(pool: pool(perType: 2)).groups
         let layout = MarketLayout(shardGroups: [BourseRoundPlanner(pool: k80s).groups, full, full])
-        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: k80s))
+        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: k80s), parameters: parameters)
         let v100 = [layout.id(owner: 1, local: 0)!, layout.id(owner: 2, local: 0)!]
-        let idle = MarketAsk(price: 0, costs: [1: 0, 2: 0])
         let wide = PolicyJob(
             id: 5, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 10_000, timeSinceArrival: 0,
             elastic: ElasticProfile(totalWork: 10_000, options: [ElasticOption(workers: 4, packed: [12, 0, 0], spread: [9.6, 0, 0])]))
-        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [v100[0]: idle, v100[1]: idle])
+        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [v100[0]: Self.idle, v100[1]: Self.idle])
         let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
         #expect(Set(offers.map(\.owner)) == [1, 2], "\(offers)")
         let first = try #require(offers.first { $0.owner == 1 })
         let second = try #require(offers.first { $0.owner == 2 })
+        return (buyer, v100, first, second)
+    }
+
+    @Test("a buyer whose deal fails goes back to the asks it bid at, not to an ask its own lease raised")
+    func failedDealRestoresAsks() throws {
+        var (buyer, v100, first, second) = try spreadDealOffered()
         buyer.receive(.accept(TradeAccept(
             offerID: first.offerID, owner: 1, buyer: 0, job: 5, lease: LeaseID(owner: 1, serial: 1), group: 0, units: 2,
             expiresAt: 720, price: 0)))
@@ -323,25 +333,12 @@ struct TradingTests {
         buyer.receive(.reject(TradeReject(offerID: second.offerID, owner: 2, buyer: 0, job: 5, group: 0, ask: 0.01, reason: .outbid)))
         let out = buyer.phase()
         #expect(out.contains(.release(LeaseRelease(lease: LeaseID(owner: 1, serial: 1), buyer: 0, job: 5))))
-        #expect(buyer.asks[v100[0]] == idle, "\(String(describing: buyer.asks[v100[0]]))")
+        #expect(buyer.asks[v100[0]] == Self.idle, "\(String(describing: buyer.asks[v100[0]]))")
     }
 
-    /// Shard 0 (k80s only) and its v100-only job 5, whose deal takes 2 v100s of shard 1 and 2 of
-    /// shard 2, both granted (leases 1/1 and 2/1). Returns the buyer and the two offers.
+    /// `spreadDealOffered` with both parts granted (leases 1/1 and 2/1).
     private func spreadDealGranted(_ parameters: TradingParameters = .init()) throws -> (TradingShard, TradeOffer, TradeOffer) {
-        let k80s = WorkerPool(types: ["v100", "p100", "k80"], servers: [[], [], [[0], [1]]])
-        let full = BourseRoundPlanner(pool: pool(perType: 2)).groups
-        let layout = MarketLayout(shardGroups: [BourseRoundPlanner(pool: k80s).groups, full, full])
-        var buyer = TradingShard(id: 0, layout: layout, planner: BourseRoundPlanner(pool: k80s), parameters: parameters)
-        let idle = MarketAsk(price: 0, costs: [1: 0, 2: 0])
-        let wide = PolicyJob(
-            id: 5, scaleFactor: 4, throughputs: [3, 0, 0], stepsRemaining: 10_000, timeSinceArrival: 0,
-            elastic: ElasticProfile(totalWork: 10_000, options: [ElasticOption(workers: 4, packed: [12, 0, 0], spread: [9.6, 0, 0])]))
-        let v100 = [layout.id(owner: 1, local: 0)!, layout.id(owner: 2, local: 0)!]
-        _ = buyer.beginRound(round: 1, now: 0, homeJobs: [wide], activeJobs: 1, gossip: [v100[0]: idle, v100[1]: idle])
-        let offers = buyer.phase().compactMap { m -> TradeOffer? in if case .offer(let o) = m { o } else { nil } }
-        let first = try #require(offers.first { $0.owner == 1 })
-        let second = try #require(offers.first { $0.owner == 2 })
+        var (buyer, _, first, second) = try spreadDealOffered(parameters)
         for o in [first, second] {
             buyer.receive(.accept(TradeAccept(
                 offerID: o.offerID, owner: o.owner, buyer: 0, job: 5, lease: LeaseID(owner: o.owner, serial: 1), group: 0,
