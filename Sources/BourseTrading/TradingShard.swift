@@ -10,8 +10,15 @@ public struct TradingParameters: Sendable, Hashable {
     /// A deal whose replies have not all arrived after this many phases fails (the offer or its
     /// answer was lost); its granted parts are released.
     public var offerTimeoutPhases = 3
-    /// A job tries at most this many deals per round.
+    /// A job tries at most this many deals per round (deals on idle GPUs aside, see next).
     public var dealsPerJobPerRound = 12
+    /// Deals on GPUs idle at the known asks (they cost nothing there) do not count toward
+    /// `dealsPerJobPerRound`, and a job that has used its deals still tries them. Each is tried
+    /// once a round (a refused deal is tried again only when it got cheaper), so the exchange
+    /// still ends. (Without it, GPUs freed late in a round stayed idle while jobs that had used
+    /// their deals on contested GPUs sat at home or idle: dev-300-multi with 8 shards, round
+    /// 430, 4 V100s idle and two jobs without GPUs; docs/trading.md, "The protocol".)
+    public var idleDealsBeyondLimit = true
     /// A deal is offered only when its surplus beats the job's local surplus by more than this
     /// (value units: a round's fraction of a job's work).
     public var minimumGain = 1e-6
@@ -862,7 +869,7 @@ public struct TradingShard: Sendable {
             guard let (best, gain) = outside[job] else { continue }
             let key = DealKey(job: job, parts: best.parts)
             tried[key] = best.value - best.surplus
-            triedCount[job, default: 0] += 1
+            if !parameters.idleDealsBeyondLimit || best.value - best.surplus > Self.free { triedCount[job, default: 0] += 1 }
             var deal = Deal(job: job, parts: [], value: best.value, openedPhase: phaseIndex)
             for (g, _) in best.parts where layout.groups[g].owner != id { deal.asksAtOffer[g] = asks[g] }
             for ((g, units), partBid) in zip(best.parts, partBids(best.parts, bid: gain, job: job)) {
@@ -927,8 +934,11 @@ public struct TradingShard: Sendable {
     /// The best deal for `job` at the known prices that uses another shard's GPUs: `w` GPUs of one
     /// remote group (packed when they fit a server), or `w` GPUs of one type and server size
     /// spread over several shards' groups, cheapest first. Deals on exactly the groups
-    /// `excluding` are left out (a renewal looks for the job's next best beside its lease's groups).
-    func bestDeal(for job: PolicyJob, profile: ElasticProfile, aging: Double, excluding: Set<Int>? = nil) -> (
+    /// `excluding` are left out (a renewal looks for the job's next best beside its lease's
+    /// groups), and with `idleOnly` deals on GPUs the known asks price.
+    func bestDeal(
+        for job: PolicyJob, profile: ElasticProfile, aging: Double, excluding: Set<Int>? = nil, idleOnly: Bool = false
+    ) -> (
         parts: [(group: Int, units: Int)], value: Double, surplus: Double
     )? {
         var best: (parts: [(group: Int, units: Int)], value: Double, surplus: Double)?
@@ -938,7 +948,7 @@ public struct TradingShard: Sendable {
             let value = planner.value(of: job, speed: speed, changes: true, aging: aging)
             let cost = parts.reduce(0.0) { $0 + cost($1.group, $1.units) }
             let surplus = value - cost
-            guard surplus > (best?.surplus ?? 0) else { return }
+            guard surplus > (best?.surplus ?? 0), !idleOnly || cost <= Self.free else { return }
             // A deal already tried this round is tried again only once it got cheaper.
             let key = DealKey(job: job.id, parts: parts)
             if let before = tried[key], value - surplus >= before - parameters.minimumGain { return }
@@ -1036,14 +1046,18 @@ public struct TradingShard: Sendable {
     }
 
     /// `job`'s best deal elsewhere that was not tried yet at this price (a rejected deal is tried
-    /// again only once it got cheaper), unless the job has tried enough deals this round.
+    /// again only once it got cheaper); once the job has tried enough deals this round, only a
+    /// deal on GPUs idle at the known asks (`idleDealsBeyondLimit`).
     func marketDeal(for job: PolicyJob) -> (parts: [(group: Int, units: Int)], value: Double, surplus: Double)? {
-        guard (triedCount[job.id] ?? 0) < parameters.dealsPerJobPerRound,
-            let (profile, aging) = planner.valuation(of: job, activeJobs: population),
-            let best = bestDeal(for: job, profile: profile, aging: aging)
+        let spent = (triedCount[job.id] ?? 0) >= parameters.dealsPerJobPerRound
+        guard !spent || parameters.idleDealsBeyondLimit,
+            let (profile, aging) = planner.valuation(of: job, activeJobs: population)
         else { return nil }
-        return best
+        return bestDeal(for: job, profile: profile, aging: aging, idleOnly: spent)
     }
+
+    /// A deal costing at most this at the known asks takes GPUs idle there.
+    static let free = 1e-9
 
     /// What a job on leases gains from keeping them next round (no restart).
     func stayValue(of job: PolicyJob, deal: Deal, profile: ElasticProfile, aging: Double) -> Double? {

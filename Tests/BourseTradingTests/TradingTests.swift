@@ -537,6 +537,24 @@ struct TradingTests {
         #expect(planner.report.counters.rejects >= 1)
     }
 
+    @Test("a job that has used its deals still takes GPUs idle at the known asks; deals on them do not count")
+    func idleGPUsBeyondDealLimit() throws {
+        // As above: job 1 (home: the k80 shard) first bids for the v100s, which look free
+        // before any ask is known, and is refused. With one deal per round, that refusal used
+        // to end its round on its k80s while the p100s stood idle.
+        func jobOneType(beyondLimit: Bool) throws -> Int? {
+            var configuration = ShardedRoundPlanner.Configuration()
+            configuration.trading.dealsPerJobPerRound = 1
+            configuration.trading.idleDealsBeyondLimit = beyondLimit
+            var (planner, holder, mover) = try contest(owners: [1, 2, 0], configuration: configuration)
+            let plan = try planner.planRound(now: 0, jobs: [holder, mover])
+            #expect(plan.first { $0.jobID == 0 }?.typeIndex == 0)
+            return plan.first { $0.jobID == 1 }?.typeIndex
+        }
+        #expect(try jobOneType(beyondLimit: true) == 1)
+        #expect(try jobOneType(beyondLimit: false) == 2)
+    }
+
     @Test("a job on a lease gives it up for a better deal elsewhere instead of renewing it")
     func leaseGivenUpForBetterDeal() throws {
         var configuration = ShardedRoundPlanner.Configuration()
