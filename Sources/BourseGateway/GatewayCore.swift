@@ -128,6 +128,20 @@ public struct GatewayCore: Sendable {
     private var nextSeq: Int64
     /// Unfinished jobs per home shard (for the least-loaded choice).
     private var load: [String: Int] = [:]
+    /// The parts of jobs spread over racks that shards other than the reporting one run
+    /// (``JobTransition/spreadPart``), by job and shard. In memory only: a part reports every
+    /// round it runs. When the reporting shard's own GPUs change (a new split restarts every
+    /// part), the parts heard before its previous report go.
+    private var spreadParts: [String: [String: SpreadPart]] = [:]
+    /// Reports of running spread jobs in arrival order: the last one of each job's reporting shard.
+    private var arrivals: UInt64 = 0
+    private var lastReport: [String: UInt64] = [:]
+
+    private struct SpreadPart: Sendable, Hashable {
+        var placement: Placement
+        var transitionID: UInt64
+        var arrival: UInt64
+    }
 
     private struct IdempotencyKey: Hashable {
         var tenant: String
@@ -173,10 +187,10 @@ public struct GatewayCore: Sendable {
             return submitJob(submit, now: now)
         case .jobStatusRequest(let query):
             guard let job = job(query.jobID), Self.visible(job, in: scope) else { return notFound(query.jobID) }
-            return GatewayDecision(reply: .jobStatus(job.status))
+            return GatewayDecision(reply: .jobStatus(status(of: job)))
         case .listJobsRequest(let list):
             let visible = jobs(in: list.states).filter { Self.visible($0, in: scope) }
-            return GatewayDecision(reply: .listJobsReply(ListJobsReply(jobs: visible.map(\.status))))
+            return GatewayDecision(reply: .listJobsReply(ListJobsReply(jobs: visible.map(status(of:)))))
         case .cancelJob(let cancel):
             guard let job = job(cancel.jobID), Self.visible(job, in: scope) else { return notFound(cancel.jobID) }
             return cancelJob(cancel.jobID, now: now)
@@ -298,6 +312,8 @@ public struct GatewayCore: Sendable {
         let from = job.state
         job.state = .cancelled
         job.reason = "cancelled by request"
+        spreadParts[job.id] = nil
+        lastReport[job.id] = nil
         job.finishedAt = now
         job.updatedAt = now
         replace(position, with: job)
@@ -348,6 +364,7 @@ public struct GatewayCore: Sendable {
         let key = TransitionKey(source: sender, transitionID: t.transitionID)
         guard let position = index[t.jobID] else { return notFound(t.jobID) }
         var job = jobs[position]
+        if t.spreadPart { return applySpreadPart(t, from: sender, job: job) }
         if appliedTransitions.contains(key) {
             stats.transitionsDuplicate += 1
             return GatewayDecision(
@@ -373,6 +390,17 @@ public struct GatewayCore: Sendable {
         job.stepsDone = t.stepsDone
         job.checkpointSteps = t.checkpointSteps
         if let placement = t.placement { job.placement = placement }
+        // The other racks' parts belong to the placement they were reported with (a part may
+        // report before the reporting shard in the same round: it stays).
+        if t.state != .running {
+            spreadParts[job.id] = nil
+            lastReport[job.id] = nil
+        } else if spreadParts[job.id] != nil {
+            let previous = lastReport[job.id] ?? 0
+            arrivals += 1
+            lastReport[job.id] = arrivals
+            if job.placement?.gpuIDs != before { spreadParts[job.id] = spreadParts[job.id]!.filter { $0.value.arrival > previous } }
+        }
         // A restart, as `bourse sim` counts them: the job starts again from a checkpoint after its
         // first start (back from the queue, or moved to other GPUs); a node failure's restart
         // counts once, when it is reported.
@@ -404,6 +432,43 @@ public struct GatewayCore: Sendable {
                 from == t.state ? .debug : .info,
                 "\(job.id): \(from.name) -> \(t.state.name) (\(sender) #\(t.transitionID))"
                     + (t.reason.isEmpty ? "" : ": \(t.reason)"))])
+    }
+
+    /// A part of a spread job run by a shard that does not report the job: its GPUs join the
+    /// job's placement while it runs (a report of any other state removes them). The job's state,
+    /// progress and restarts are the reporting shard's alone.
+    private mutating func applySpreadPart(_ t: JobTransition, from sender: String, job: JobRecord) -> GatewayDecision {
+        if let known = spreadParts[job.id]?[sender], known.transitionID >= t.transitionID {
+            stats.transitionsDuplicate += 1
+            return GatewayDecision(reply: .jobStatus(status(of: job)))
+        }
+        let runs = t.state == .running && !job.state.isFinished
+        if runs, let placement = t.placement, !placement.gpuIDs.isEmpty {
+            arrivals += 1
+            spreadParts[job.id, default: [:]][sender] = SpreadPart(
+                placement: placement, transitionID: t.transitionID, arrival: arrivals)
+        } else {
+            spreadParts[job.id]?[sender] = nil
+        }
+        stats.transitionsApplied += 1
+        return GatewayDecision(
+            reply: .jobStatus(status(of: job)),
+            log: [GatewayLogLine(
+                .debug,
+                "\(job.id): part on \(sender) \(runs ? "runs on \(t.placement?.gpuIDs.count ?? 0) GPUs" : "ended") (spread over racks)")])
+    }
+
+    /// A job's status for clients: a running spread job's placement lists the GPUs of every
+    /// rack's part (the reporting shard's first).
+    private func status(of job: JobRecord) -> JobStatus {
+        var status = job.status
+        guard job.state == .running, var placement = status.placement, let parts = spreadParts[job.id], !parts.isEmpty
+        else { return status }
+        for (_, part) in parts.sorted(by: { $0.key < $1.key }) where part.placement.gpuType == placement.gpuType {
+            placement.gpuIDs += part.placement.gpuIDs.filter { !placement.gpuIDs.contains($0) }
+        }
+        status.placement = placement
+        return status
     }
 
     // MARK: Helpers

@@ -2618,7 +2618,7 @@ const ProtobufCMessageDescriptor bourse__cancel_ack__descriptor =
   (ProtobufCMessageInit) bourse__cancel_ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bourse__job_transition__field_descriptors[8] =
+static const ProtobufCFieldDescriptor bourse__job_transition__field_descriptors[9] =
 {
   {
     "job_id",
@@ -2716,6 +2716,18 @@ static const ProtobufCFieldDescriptor bourse__job_transition__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "spread_part",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bourse__JobTransition, spread_part),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bourse__job_transition__field_indices_by_name[] = {
   2,   /* field[2] = at */
@@ -2723,6 +2735,7 @@ static const unsigned bourse__job_transition__field_indices_by_name[] = {
   0,   /* field[0] = job_id */
   5,   /* field[5] = placement */
   6,   /* field[6] = reason */
+  8,   /* field[8] = spread_part */
   1,   /* field[1] = state */
   3,   /* field[3] = steps_done */
   7,   /* field[7] = transition_id */
@@ -2730,7 +2743,7 @@ static const unsigned bourse__job_transition__field_indices_by_name[] = {
 static const ProtobufCIntRange bourse__job_transition__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor bourse__job_transition__descriptor =
 {
@@ -2740,7 +2753,7 @@ const ProtobufCMessageDescriptor bourse__job_transition__descriptor =
   "Bourse__JobTransition",
   "bourse",
   sizeof(Bourse__JobTransition),
-  8,
+  9,
   bourse__job_transition__field_descriptors,
   bourse__job_transition__field_indices_by_name,
   1,  bourse__job_transition__number_ranges,

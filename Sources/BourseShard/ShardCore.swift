@@ -1374,23 +1374,21 @@ public struct ShardCore: Sendable {
         return nextTransitionID
     }
 
-    /// The report of a job's transition to the gateway; for a silent part of a spread job (which
-    /// another shard reports) only a debug log.
+    /// The report of a job's transition to the gateway. A silent part of a spread job (another
+    /// shard reports the job) reports only its GPUs while it runs and its end
+    /// (``JobTransition/spreadPart``), so the job's placement at the gateway lists all its GPUs.
     private mutating func transition(_ job: Job, _ state: JobState, at: Double, reason: String = "") -> ShardAction {
-        if job.silent {
-            return .log(.debug, "\(job.id) \(state) here (a part of a job spread over racks; another shard reports it)")
-        }
         defer { nextTransitionID += 1 }
         var placement: Placement?
         if state == .running, let t = job.typeIndex {
             placement = Placement(
                 gpuType: planner.pool.types[t], gpuIDs: job.workers.map { planner.slots[$0].id },
-                shardID: job.guest ? job.owner : settings.shardID)
+                shardID: job.guest && !job.silent ? job.owner : settings.shardID)
             // The gateway gives a home job to this shard from now on; a guest stays its home's.
-            if !job.guest { placedHere.insert(job.id) }
+            if !job.guest && !job.silent { placedHere.insert(job.id) }
         }
         return .reportTransition(JobTransition(
             jobID: job.id, state: state, at: at, stepsDone: job.stepsDone, checkpointSteps: job.checkpointSteps,
-            placement: placement, reason: reason, transitionID: nextTransitionID))
+            placement: placement, reason: reason, transitionID: nextTransitionID, spreadPart: job.silent))
     }
 }

@@ -173,7 +173,8 @@ extension JobTransition {
             checkpointSteps: c.checkpoint_steps,
             placement: decodeMessage(c.placement),
             reason: decodeString(c.reason, "JobTransition.reason"),
-            transitionID: c.transition_id)
+            transitionID: c.transition_id,
+            spreadPart: c.spread_part != 0)
     }
 }
 

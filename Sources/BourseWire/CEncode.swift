@@ -160,6 +160,7 @@ extension JobTransition {
         c.placement = try a.optionalMessage(placement)
         c.reason = try a.string(reason, "JobTransition.reason")
         c.transition_id = transitionID
+        c.spread_part = spreadPart ? 1 : 0
     }
 }
 

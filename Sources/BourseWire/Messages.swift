@@ -180,11 +180,15 @@ public struct JobTransition: Sendable, Hashable {
     public var reason: String
     /// Per shard, for idempotent application at the gateway.
     public var transitionID: UInt64
+    /// One part of a job spread over racks, from a shard that runs a part but does not report the
+    /// job: that part's GPUs (`placement`, state running) or its end (any other state). Not a
+    /// change of the job's state.
+    public var spreadPart: Bool
 
     public init(
         jobID: String = "", state: JobState = .unspecified, at: Double = 0, stepsDone: Double = 0,
         checkpointSteps: Double = 0, placement: Placement? = nil, reason: String = "",
-        transitionID: UInt64 = 0
+        transitionID: UInt64 = 0, spreadPart: Bool = false
     ) {
         self.jobID = jobID
         self.state = state
@@ -194,6 +198,7 @@ public struct JobTransition: Sendable, Hashable {
         self.placement = placement
         self.reason = reason
         self.transitionID = transitionID
+        self.spreadPart = spreadPart
     }
 }
 

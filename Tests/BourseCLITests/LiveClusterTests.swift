@@ -273,11 +273,18 @@ struct LiveClusterTests {
         let other = home == "r0" ? "r1" : "r0"
         let deadline = ContinuousClock.now + .seconds(60)
         var jobs = try scratch.jobs()
+        // While it runs, `bourse status` lists the GPUs of both racks' parts.
+        var placed: Set<String> = []
         while ContinuousClock.now < deadline && jobs[id]?.state != "completed" {
             try await Task.sleep(for: .milliseconds(500))
+            let status = try scratch.client(["status", id, "--json"])
+            let fields = try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            let gpus = (fields?["placement"] as? [String: Any])?["gpu_ids"] as? [String] ?? []
+            if gpus.count > placed.count { placed = Set(gpus) }
             jobs = try scratch.jobs()
         }
         #expect(jobs[id]?.state == "completed", "\(jobs)\n\(scratch.logs())")
+        #expect(placed.count == 8 && Set(placed.map { $0.prefix(2) }) == ["r0", "r1"], "placement seen: \(placed.sorted())")
         func log(_ name: String) -> String { (try? String(contentsOfFile: scratch.runDir + "/\(name).log", encoding: .utf8)) ?? "" }
         let gatewayLog = log("gateway").split(separator: "\n").filter { $0.contains("\(id): ") }
         #expect(gatewayLog.filter { $0.contains("-> completed") }.count == 1, "\(gatewayLog)")

@@ -138,6 +138,55 @@ struct GatewayCoreTests {
         #expect(restarts() == 3)
     }
 
+    @Test("a spread job's placement lists every rack's GPUs; a part's report changes neither its state, progress nor restarts")
+    func spreadJobPlacement() throws {
+        var core = GatewayCore(settings: testSettings)
+        _ = core.handle(submit(spec()), now: 1)
+        func report(_ state: JobState, _ id: UInt64, gpus: [String]?, from shard: String, part: Bool = false, steps: Double = 0) {
+            var t = JobTransition(
+                jobID: "j-000001", state: state, at: Double(id), stepsDone: steps, checkpointSteps: steps, transitionID: id,
+                spreadPart: part)
+            t.placement = gpus.map { Placement(gpuType: "v100", gpuIDs: $0, shardID: shard) }
+            _ = core.handle(Envelope(senderID: shard, body: .jobTransition(t)), now: Double(id))
+        }
+        func placement() throws -> [String] {
+            let query = Envelope(body: .jobStatusRequest(JobStatusRequest(jobID: "j-000001")))
+            return try #require(core.handle(query, now: 99).reply.jobStatus).placement?.gpuIDs ?? []
+        }
+        func listed() throws -> [String] {
+            let list = Envelope(body: .listJobsRequest(ListJobsRequest()))
+            return try #require(core.handle(list, now: 99).reply.listJobs).jobs.first?.placement?.gpuIDs ?? []
+        }
+        // The other rack's part may report before the job's own report of the round.
+        report(.running, 1, gpus: ["r1-g0", "r1-g1"], from: "shard-r1", part: true)
+        report(.running, 1, gpus: ["r0-g0", "r0-g1"], from: "shard-r0", steps: 10)
+        #expect(try placement() == ["r0-g0", "r0-g1", "r1-g0", "r1-g1"])
+        #expect(try listed() == ["r0-g0", "r0-g1", "r1-g0", "r1-g1"])
+        // The next round: both report the same GPUs; a late duplicate of the part is ignored.
+        report(.running, 2, gpus: ["r1-g0", "r1-g1"], from: "shard-r1", part: true, steps: 999)
+        report(.running, 1, gpus: ["r1-g7"], from: "shard-r1", part: true)
+        report(.running, 2, gpus: ["r0-g0", "r0-g1"], from: "shard-r0", steps: 20)
+        #expect(try placement() == ["r0-g0", "r0-g1", "r1-g0", "r1-g1"])
+        let job = try #require(core.job("j-000001"))
+        #expect(job.state == .running && job.stepsDone == 20 && job.restarts == 0)
+        #expect(job.placement?.gpuIDs == ["r0-g0", "r0-g1"])  // what is stored: the reporting shard's
+        // The deal is split anew: the reporting shard's GPUs change, the old part is gone.
+        report(.running, 3, gpus: ["r0-g2", "r0-g3"], from: "shard-r0")
+        #expect(try placement() == ["r0-g2", "r0-g3"])
+        #expect(core.job("j-000001")?.restarts == 1)
+        report(.running, 3, gpus: ["r2-g0", "r2-g1"], from: "shard-r2", part: true)
+        #expect(try placement() == ["r0-g2", "r0-g3", "r2-g0", "r2-g1"])
+        // A part that ends leaves; a part's report of a state is not the job's.
+        report(.pending, 4, gpus: nil, from: "shard-r2", part: true)
+        #expect(try placement() == ["r0-g2", "r0-g3"])
+        #expect(core.job("j-000001")?.state == .running)
+        // Preempted: no placement, and no part kept for a later start.
+        report(.running, 5, gpus: ["r2-g0", "r2-g1"], from: "shard-r2", part: true)
+        report(.pending, 6, gpus: nil, from: "shard-r0")
+        report(.running, 7, gpus: ["r0-g2", "r0-g3"], from: "shard-r0")
+        #expect(try placement() == ["r0-g2", "r0-g3"])
+    }
+
     @Test("transitions apply once per (shard, transition id) and are recorded")
     func transitionIdempotency() throws {
         var core = GatewayCore(settings: testSettings)

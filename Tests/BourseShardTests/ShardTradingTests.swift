@@ -172,7 +172,7 @@ struct ShardTradingTests {
         #expect(shards.cores[1].digest.trading?.offersSent ?? 0 >= 1)
     }
 
-    @Test("a job no rack can run alone runs across two racks: its home runs and reports its part, the other rack runs a silent part")
+    @Test("a job no rack can run alone runs across two racks: its home runs and reports it, the other rack runs a silent part and reports only its GPUs")
     func jobSpreadOverRacks() throws {
         var shards = try Shards(racks: spreadRacks, table: spreadTable)
         _ = shards.round(at: 0, listing: [])
@@ -187,8 +187,12 @@ struct ShardTradingTests {
         // Only the home reports it; the other part is silent.
         let running = try #require(out[1].transitions.first { $0.jobID == "j-000001" && $0.state == .running })
         #expect(running.reason.contains("spread over racks: 2 of its 4 GPUs here"))
-        #expect(running.placement?.shardID == "shard-r1")
-        #expect(!out[0].transitions.contains { $0.jobID == "j-000001" })
+        #expect(running.placement?.shardID == "shard-r1" && !running.spreadPart)
+        // The silent part tells the gateway its GPUs (for the job's placement), nothing more.
+        let part = try #require(out[0].transitions.first { $0.jobID == "j-000001" })
+        #expect(part.spreadPart && part.state == .running && part.placement?.shardID == "shard-r0")
+        #expect(part.placement?.gpuIDs.sorted() == ["r0-n0-g0", "r0-n0-g1"])
+        #expect(out[0].transitions.filter { $0.jobID == "j-000001" }.count == 1)
         #expect(shards.cores[0].jobs["j-000001"]?.silent == true && shards.cores[1].jobs["j-000001"]?.silent == false)
         #expect(out[0].logs.contains { $0.contains("spread over racks, parts here: [j-000001 2/4]") })
         #expect(out[1].logs.contains { $0.contains("spread over racks, parts here: [j-000001 2/4 reporting]") })
@@ -217,7 +221,8 @@ struct ShardTradingTests {
         let running = try #require(out[0].transitions.first { $0.jobID == "j-000001" && $0.state == .running })
         #expect(running.placement?.shardID == "shard-r2", "the job's home schedules it")
         #expect(running.placement?.gpuIDs.sorted() == ["r0-n0-g0", "r0-n0-g1"])
-        #expect(out[1].transitions.isEmpty && out[2].transitions.isEmpty)
+        #expect(out[1].transitions.allSatisfy { $0.spreadPart && $0.placement?.gpuIDs.sorted() == ["r1-n0-g0", "r1-n0-g1"] })
+        #expect(out[1].transitions.count == 1 && out[2].transitions.isEmpty)
         #expect(out[2].commands.isEmpty && shards.cores[2].remote == ["j-000001"])
         // The gateway stops listing it (completed): both parts are stopped and forgotten.
         let after = shards.round(at: 720, listing: [])

@@ -110,7 +110,7 @@ enum Fixtures {
             .cancelAck(CancelAck(jobID: "job-42", state: .cancelled)),
             .jobTransition(JobTransition(
                 jobID: "job-42", state: .restarting, at: 77.5, stepsDone: 1500, checkpointSteps: 1400.5,
-                placement: placement, reason: "resize", transitionID: 9_000_000_000)),
+                placement: placement, reason: "resize", transitionID: 9_000_000_000, spreadPart: true)),
             .agentRegister(AgentRegister(agentID: "agent-r0-n1", address: "tcp://10.0.0.9:7100", nodes: nodes, jobs: progress)),
             .agentHeartbeat(AgentHeartbeat(agentID: "agent-r0-n1", at: 1234.5, nodes: nodes, jobs: progress)),
             .workerCommand(WorkerCommand(
@@ -231,7 +231,8 @@ struct RandomEnvelopes {
         case 6: .cancelJob(CancelJob(jobID: string(), tenantToken: string()))
         case 7: .cancelAck(CancelAck(jobID: string(), state: JobState(rawValue: raw())))
         case 8: .jobTransition(JobTransition(jobID: string(), state: JobState(rawValue: raw()), at: double(), stepsDone: double(),
-                                              checkpointSteps: double(), placement: maybe { $0.placement() }, reason: string(), transitionID: u64()))
+                                              checkpointSteps: double(), placement: maybe { $0.placement() }, reason: string(), transitionID: u64(),
+                                              spreadPart: bool()))
         case 9: .agentRegister(AgentRegister(agentID: string(), address: string(), nodes: list { $0.node() }, jobs: list { $0.progress() }))
         case 10: .agentHeartbeat(AgentHeartbeat(agentID: string(), at: double(), nodes: list { $0.node() }, jobs: list { $0.progress() }))
         case 11: .workerCommand(WorkerCommand(commandID: u64(), kind: WorkerCommandKind(rawValue: raw()), jobID: string(), jobType: string(),

@@ -404,10 +404,16 @@ struct  Bourse__JobTransition
    * per shard, for idempotent application at the gateway
    */
   uint64_t transition_id;
+  /*
+   * One part of a job spread over racks, from a shard that runs a part but does not report the
+   * job (another shard does): the GPUs of that part (placement, state RUNNING) or its end (any
+   * other state). Not a change of the job's state.
+   */
+  protobuf_c_boolean spread_part;
 };
 #define BOURSE__JOB_TRANSITION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bourse__job_transition__descriptor) \
-    , (char *)protobuf_c_empty_string, BOURSE__JOB_STATE__JOB_STATE_UNSPECIFIED, 0, 0, 0, NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, BOURSE__JOB_STATE__JOB_STATE_UNSPECIFIED, 0, 0, 0, NULL, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Bourse__Gpu
