@@ -216,9 +216,18 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         for id in expired { declareDead(id, into: &out) }
 
         if now >= nextProbeAt {
+            // A probe is timed from its slot, not from this tick, which may come late: its period
+            // then ends exactly where the next slot begins, so the check above has concluded it
+            // before the next probe takes its place. Timed from a late tick, a probe was replaced
+            // without a verdict whenever the next slot's tick came less late, and a dead member
+            // went unsuspected for another period (the live shell ticks every 10 ms).
+            var slot = nextProbeAt
             nextProbeAt += settings.probePeriod
-            if nextProbeAt <= now { nextProbeAt = now + settings.probePeriod }
-            startProbe(into: &out)
+            if nextProbeAt <= now {  // more than a period late: a new grid from now
+                nextProbeAt = now + settings.probePeriod
+                slot = now
+            }
+            startProbe(slot: slot, into: &out)
             probeDeadMember(into: &out)
         }
         return out
@@ -343,7 +352,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
     /// first probed within about one period (independent shuffles leave it unprobed for t seconds
     /// with probability about exp(-t / probePeriod)). Over a pass each member still probes every
     /// other member once, in an order that changes every pass.
-    private mutating func sharedProbeTarget() -> SWIM.MemberID? {
+    private mutating func sharedProbeTarget(slot: Double) -> SWIM.MemberID? {
         if liveSorted == nil {
             var ids = records.values.filter { $0.state.status != .dead }.map(\.state.id)
             ids.append(myself.id)
@@ -352,7 +361,7 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         var live = liveSorted!
         let n = live.count
         guard n > 1 else { return nil }
-        let step = UInt64(max(0, (now / settings.probePeriod).rounded(.down)))
+        let step = UInt64(max(0, (slot / settings.probePeriod).rounded(.down)))
         let pass = step / UInt64(n - 1)
         let k = Int(step % UInt64(n - 1))
         var shuffler = SplitMix64(seed: settings.probeScheduleSeed ^ (pass &* 0x9E37_79B9_7F4A_7C15))
@@ -361,9 +370,9 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         return live[(i + 1 + k) % n]
     }
 
-    private mutating func startProbe(into out: inout [Directive]) {
-        guard let target = settings.sharedProbeSchedule ? sharedProbeTarget() : nextProbeTarget() else { return }
-        let p = Probe(id: newProbeID(), target: target, startedAt: now, pingReqSent: false)
+    private mutating func startProbe(slot: Double, into out: inout [Directive]) {
+        guard let target = settings.sharedProbeSchedule ? sharedProbeTarget(slot: slot) : nextProbeTarget() else { return }
+        let p = Probe(id: newProbeID(), target: target, startedAt: slot, pingReqSent: false)
         probe = p
         counters.probesSent += 1
         send(to: target, .ping(probeID: p.id), into: &out)

@@ -188,6 +188,47 @@ final class SWIMInstanceTests: XCTestCase {
         XCTAssertEqual(a.liveMemberCount, 4)
     }
 
+    /// A and B alone, so every probe of A targets B, which never answers.
+    func makeAWithSilentB(seed: UInt64) -> Instance {
+        Instance(settings: .init(), myself: Self.member("A"), members: [Self.member("B")], seed: seed)
+    }
+
+    func testALateTickAtAProbesStartDoesNotLoseItsVerdict() {
+        // The live shell ticks every 10 ms, so the tick that starts a probe comes a little after
+        // its slot. Here it comes 4 ms late and the next slot's tick only 1 ms late: the probe that
+        // got no answer is concluded (B suspected) before the next probe starts.
+        var a = makeAWithSilentB(seed: 5)
+        let slot = a.nextDeadline!
+        let started = sends(a.tick(now: slot + 0.004))
+        XCTAssertEqual(started.map(\.to), ["B"])
+        _ = a.tick(now: slot + a.settings.probeTimeout + 0.004)
+        let next = a.tick(now: slot + a.settings.probePeriod + 0.001)
+        XCTAssertEqual(changes(next).map(\.to), [.suspect], "the first probe's verdict at the next slot")
+        XCTAssertEqual(a.status(of: "B"), .suspect)
+        XCTAssertEqual(a.counters.suspicionsRaised, 1)
+    }
+
+    func testWithJitteredTicksEveryFailedProbeEndsInASuspicionWithinItsPeriod() {
+        // Ticks every 10 ms plus up to 3 ms of jitter, as the live shell's timer loop gives them
+        // (it calls tick once `nextDeadline` has passed): a silent member is suspected at the end
+        // of the first probe of it, never a period or more later.
+        let settings = SWIM.Settings()
+        for seed in UInt64(1)...40 {
+            var a = makeAWithSilentB(seed: seed)
+            var jitter = SplitMix64(seed: seed)
+            let firstSlot = a.nextDeadline!
+            var t = 0.0
+            var suspectedAt: Double?
+            while suspectedAt == nil && t < 5 {
+                t += 0.010 + jitter.next(in: 0, 0.003)
+                guard let deadline = a.nextDeadline, t >= deadline else { continue }
+                if changes(a.tick(now: t)).contains(where: { $0.id == "B" && $0.to == .suspect }) { suspectedAt = t }
+            }
+            let after = (suspectedAt ?? .infinity) - firstSlot
+            XCTAssertLessThanOrEqual(after, settings.probePeriod + 0.013, "seed \(seed): B suspected \(after) s after the first probe's slot")
+        }
+    }
+
     func testSuspicionTimeoutScalesWithLogN() {
         let s = SWIM.Settings()
         XCTAssertEqual(s.suspicionTimeout(memberCount: 8), 1.0)
