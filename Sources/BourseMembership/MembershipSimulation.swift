@@ -23,10 +23,14 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
         public var minDelay: Double
         public var maxDelay: Double
         public var idPrefix: String
+        /// Also a member "gateway" (role gateway) known to all from time 0 that answers pings and
+        /// never probes (its timer never runs), as the live gateway does.
+        public var withGateway: Bool
 
         public init(
             memberCount: Int, settings: SWIM.Settings = .init(), seed: UInt64 = 1, lossRate: Double = 0,
-            duplicateRate: Double = 0, minDelay: Double = 0.001, maxDelay: Double = 0.010, idPrefix: String = "m"
+            duplicateRate: Double = 0, minDelay: Double = 0.001, maxDelay: Double = 0.010, idPrefix: String = "m",
+            withGateway: Bool = false
         ) {
             self.memberCount = memberCount
             self.settings = settings
@@ -36,6 +40,7 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
             self.minDelay = minDelay
             self.maxDelay = maxDelay
             self.idPrefix = idPrefix
+            self.withGateway = withGateway
         }
     }
 
@@ -122,9 +127,12 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
     public init(_ configuration: Configuration) {
         self.configuration = configuration
         self.rng = SplitMix64(seed: configuration.seed)
-        let members = (0..<configuration.memberCount).map { i in
+        var members = (0..<configuration.memberCount).map { i in
             let id = SWIM.MemberID(configuration.idPrefix + (i < 10 ? "0\(i)" : "\(i)"))
             return SWIM.Member(id: id, address: SWIM.Address("sim://\(id)"), role: .shard)
+        }
+        if configuration.withGateway {
+            members.append(SWIM.Member(id: "gateway", address: SWIM.Address("sim://gateway"), role: .gateway))
         }
         for m in members {
             let instance = SWIMInstance<Payload>(
@@ -314,7 +322,10 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
     }
 
     private mutating func reschedule(_ i: Int) {
-        guard nodes[i].up, let d = nodes[i].instance.nextDeadline else {
+        // A gateway (configuration.withGateway) only answers: its timer never runs.
+        guard nodes[i].up, !(configuration.withGateway && nodes[i].member.id == "gateway"),
+            let d = nodes[i].instance.nextDeadline
+        else {
             nodes[i].scheduledTick = nil
             return
         }

@@ -345,29 +345,41 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
         return nil
     }
 
-    /// Shared schedule: all members shuffle the sorted list of live members (themselves included)
-    /// with the same seed for each pass of n - 1 periods of the common clock; in period k of a pass
-    /// the member at position i probes position i + 1 + k (mod n). While views agree this is a
-    /// permutation, so every member is probed exactly once per period and a crashed member is
-    /// first probed within about one period (independent shuffles leave it unprobed for t seconds
-    /// with probability about exp(-t / probePeriod)). Over a pass each member still probes every
-    /// other member once, in an order that changes every pass.
+    /// Shared schedule: the members that probe (``SWIM/Role/probes``: not the gateway) shuffle
+    /// their sorted list with the same seed for each pass of m - 1 periods of the common clock; in
+    /// period k of a pass the prober at position i probes position i + 1 + k (mod m). While views
+    /// agree this is a permutation, so every prober is probed exactly once per period and a crashed
+    /// one is first probed within about one period (independent shuffles leave it unprobed for t
+    /// seconds with probability about exp(-t / probePeriod)). Members that do not probe take at
+    /// most m - 1 turns of each pass, one per prober and period at most, in rotation: a prober
+    /// whose turn it is probes one of them instead of its target in the ring. (When the gateway
+    /// had a place in the ring, the member after its place went unprobed that period: with three
+    /// shards, one period in three.) A member outside the probers that runs an instance anyway
+    /// (the simulator's gateway can) probes by its own round robin.
     private mutating func sharedProbeTarget(slot: Double) -> SWIM.MemberID? {
         if liveSorted == nil {
             var ids = records.values.filter { $0.state.status != .dead }.map(\.state.id)
             ids.append(myself.id)
             liveSorted = ids.sorted()
         }
-        var live = liveSorted!
-        let n = live.count
-        guard n > 1 else { return nil }
+        let live = liveSorted!
+        guard myself.role.probes else { return nextProbeTarget() }
+        let passive = live.filter { $0 != myself.id && records[$0]?.state.role.probes == false }
+        var probers = live.filter { $0 == myself.id || records[$0]?.state.role.probes != false }
+        let m = probers.count
         let step = UInt64(max(0, (slot / settings.probePeriod).rounded(.down)))
-        let pass = step / UInt64(n - 1)
-        let k = Int(step % UInt64(n - 1))
+        guard m > 1 else { return passive.isEmpty ? nil : passive[Int(step % UInt64(passive.count))] }
+        let pass = step / UInt64(m - 1)
+        let k = Int(step % UInt64(m - 1))
         var shuffler = SplitMix64(seed: settings.probeScheduleSeed ^ (pass &* 0x9E37_79B9_7F4A_7C15))
-        shuffler.shuffle(&live)
-        guard let i = live.firstIndex(of: myself.id) else { return nil }
-        return live[(i + 1 + k) % n]
+        shuffler.shuffle(&probers)
+        guard let i = probers.firstIndex(of: myself.id) else { return nil }
+        // Turn s of the pass is period s / m, prober (s + pass) mod m; the first min(g, m - 1)
+        // turns go to the g members that do not probe, rotating over passes.
+        let turns = min(passive.count, m - 1)
+        let turn = k * m + (i - Int(pass % UInt64(m)) + m) % m
+        if turn < turns { return passive[Int((pass &* UInt64(m - 1) &+ UInt64(turn)) % UInt64(passive.count))] }
+        return probers[(i + 1 + k) % m]
     }
 
     private mutating func startProbe(slot: Double, into out: inout [Directive]) {
@@ -380,10 +392,11 @@ public struct SWIMInstance<Payload: Sendable>: Sendable {
 
     private mutating func sendPingReqs(for p: Probe, into out: inout [Directive]) {
         guard let target = records[p.target]?.state else { return }
-        var helpers = records.values.filter { $0.state.status == .alive && $0.state.id != p.target }.map(\.state.id)
+        let relays = records.values.filter { $0.state.id != p.target && $0.state.role.probes }
+        var helpers = relays.filter { $0.state.status == .alive }.map(\.state.id)
         if helpers.count < settings.pingReqFanout {
             // Too few alive members: suspects may still relay.
-            helpers += records.values.filter { $0.state.status == .suspect && $0.state.id != p.target }.map(\.state.id)
+            helpers += relays.filter { $0.state.status == .suspect }.map(\.state.id)
         }
         helpers.sort()
         for h in rng.sample(helpers, count: settings.pingReqFanout) {

@@ -79,6 +79,11 @@ extension SWIM {
             case .agent: "agent"
             }
         }
+
+        /// Whether a member of this role probes and relays. The gateway answers pings (and refutes
+        /// in its acks) but runs no SWIM instance of its own, so it neither probes nor relays
+        /// ping-reqs: the shared probe schedule gives it no turn, and no ping-req goes to it.
+        public var probes: Bool { self != .gateway }
     }
 
     /// A member's identity and contact point.

@@ -378,8 +378,6 @@ public actor Shard {
         for directive in directives {
             switch directive {
             case .send(let to, let address, let message):
-                // The gateway answers pings but relays nothing: ping-reqs to it would only be refused.
-                if case .pingReq = message, swim.member(to)?.role == .gateway { continue }
                 send(message, to: to, address: address)
             case .memberStatusChanged(let state, let from, let to, let reason):
                 guard from != nil else { continue }

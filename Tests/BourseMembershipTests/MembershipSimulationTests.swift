@@ -40,6 +40,45 @@ final class MembershipSimulationTests: XCTestCase {
         return times
     }
 
+    func testWithAGatewayThatNeverProbesAKilledShardIsStillProbedEveryPeriod() {
+        // The live cluster's membership: 3 shards and the gateway, which answers pings but never
+        // probes. Each shard is killed in turn, 20 times; every other shard must see it dead.
+        var times: [Double] = []
+        for trial in 0..<60 {
+            var sim = Sim(.init(memberCount: 3, seed: UInt64(7000 + trial), withGateway: true))
+            sim.run(until: 10 + 0.037 * Double(trial))
+            XCTAssertTrue(sim.converged, "trial \(trial): converged before the kill")
+            let victim = sim.ids[trial % 3]
+            let killedAt = sim.now
+            sim.kill(victim)
+            sim.run(until: killedAt + 8)
+            for o in sim.ids.prefix(3) where o != victim {
+                guard let t = sim.firstTime(o, sees: victim, as: .dead, after: killedAt) else {
+                    XCTFail("trial \(trial): \(o) never saw \(victim) dead")
+                    continue
+                }
+                times.append(t - killedAt)
+            }
+            XCTAssertEqual(sim.instance("gateway")?.counters.probesSent, 0, "the gateway never probes")
+        }
+        print("SWIM detection, 3 shards and a gateway that never probes, 60 kills: \(Self.summary(times))")
+        XCTAssertEqual(times.count, 60 * 2)
+        // With a turn of its own in the schedule the gateway left the member after it unprobed
+        // for that period: median 1.994 s, max 2.697 s on these 60 kills.
+        XCTAssertLessThan(times.sorted()[times.count / 2], 1.9)
+        XCTAssertLessThan(times.max() ?? .infinity, 2.6)
+
+        // The gateway is still probed (one turn per pass): killed, it is seen dead too.
+        var sim = Sim(.init(memberCount: 3, seed: 7100, withGateway: true))
+        sim.run(until: 10)
+        sim.kill("gateway")
+        sim.run(until: 18)
+        for o in sim.ids.prefix(3) {
+            let t = sim.firstTime(o, sees: "gateway", as: .dead, after: 10)
+            XCTAssertLessThan((t ?? .infinity) - 10, 5, "\(o) sees the gateway dead")
+        }
+    }
+
     func testKilledMemberSeenDeadByEveryoneWithin5s_8Members() {
         let times = detectionTimes(members: 8, trials: 8)
         print("SWIM detection, 8 members, probe 500 ms, 8 kills: \(Self.summary(times))")

@@ -229,6 +229,29 @@ final class SWIMInstanceTests: XCTestCase {
         }
     }
 
+    func testTheGatewayIsProbedButNeverAskedToRelay() {
+        // A, B, C, D shards and the gateway. Everyone but B answers at once: over 10 s A probes
+        // the gateway (it takes turns of the shared schedule), and its ping-reqs about the silent
+        // B go to C and D, never to the gateway, which relays nothing.
+        let gateway = SWIM.Member(id: "gateway", address: "tcp://gateway", role: .gateway)
+        var a = Instance(myself: Self.member("A"), members: ["B", "C", "D"].map(Self.member) + [gateway], seed: 9)
+        var pinged: Set<SWIM.MemberID> = []
+        var relayers: Set<SWIM.MemberID> = []
+        while let d = a.nextDeadline, d < 10 {
+            for x in sends(a.tick(now: d)) {
+                switch x.message {
+                case .pingReq: relayers.insert(x.to)
+                case .ping(let ping) where x.to != "B":
+                    pinged.insert(x.to)
+                    _ = a.receivedAck(from: x.to, probeID: ping.probeID, targetID: x.to, updates: [], digests: [], now: d)
+                default: break
+                }
+            }
+        }
+        XCTAssertTrue(pinged.contains("gateway"), "pinged: \(pinged)")
+        XCTAssertEqual(relayers, ["C", "D"])
+    }
+
     func testSuspicionTimeoutScalesWithLogN() {
         let s = SWIM.Settings()
         XCTAssertEqual(s.suspicionTimeout(memberCount: 8), 1.0)
