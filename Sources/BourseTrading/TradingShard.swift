@@ -629,7 +629,6 @@ public struct TradingShard: Sendable {
                 ask: (asks[layout.ids[id][lease.group]]?.cost(lease.units) ?? 0) / Double(lease.units), reason: .outbid)
             out += reply(to: OfferKey(buyer: lease.buyer, offer: lease.offerID), .reject(bumped))
         }
-        publishAsks()
         tentative = [:]
         outside = [:]
         for (j, job) in homes.enumerated() {
@@ -654,6 +653,7 @@ public struct TradingShard: Sendable {
             displacedFromHome.formUnion(displaced)
             jobsFreed = true
         }
+        var outbid: [TradeOffer] = []
         for (k, o) in fresh.enumerated() {
             let row = homes.count + held.count + k
             if solution.choice[row] != nil {
@@ -688,9 +688,15 @@ public struct TradingShard: Sendable {
                     leases[renewing] = nil
                     counters.leasesEnded += 1
                 }
-                out += reply(to: OfferKey(buyer: o.buyer, offer: o.offerID), .reject(rejection(of: o, reason: .outbid)))
+                outbid.append(o)
             }
         }
+        // The asks are published once this phase's grants and renewals are leases, and the
+        // rejections carry them. (Published before, they counted the GPUs just granted as idle:
+        // buyers whose offer was refused heard a few GPUs were free, bid for them again in
+        // another split, and were refused again, many times a round.)
+        publishAsks()
+        for o in outbid { out += reply(to: OfferKey(buyer: o.buyer, offer: o.offerID), .reject(rejection(of: o, reason: .outbid))) }
         return out
     }
 

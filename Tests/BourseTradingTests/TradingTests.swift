@@ -298,6 +298,23 @@ struct TradingTests {
         #expect(owner.leases.values.map(\.job) == [10])
     }
 
+    @Test("an owner's asks and refusals count the GPUs it granted in the same phase: they are not idle")
+    func asksCountTheSamePhasesGrants() {
+        var (owner, layout) = threeShardBuyer(perType: 4)
+        _ = owner.beginRound(round: 1, now: 0, homeJobs: [], activeJobs: 3, gossip: [:])
+        owner.receive(.offer(TradeOffer(offerID: 1, buyer: 1, owner: 0, job: 10, group: 0, units: 4, bid: 0.66, round: 1, renewing: nil)))
+        owner.receive(.offer(TradeOffer(offerID: 1, buyer: 2, owner: 0, job: 11, group: 0, units: 2, bid: 0.2, round: 1, renewing: nil)))
+        let replies = owner.phase()
+        #expect(replies.contains { if case .accept(let a) = $0 { a.job == 10 } else { false } })
+        let refusal = replies.compactMap { if case .reject(let r) = $0, r.job == 11 { r } else { nil } }.first
+        // Taking any of the 4 GPUs now costs the lease that holds them: what the gossip says, and
+        // what the refused buyer hears. (Published before the grant, the asks called them idle, and
+        // the refused buyer bid for them again in another split.)
+        let ask = owner.ownAsks[layout.ids[0][0]]
+        #expect((ask?.cost(1) ?? 0) >= 0.66 - 1e-9 && (ask?.cost(4) ?? 0) >= 0.66 - 1e-9, "\(String(describing: ask))")
+        #expect((refusal?.ask ?? 0) * 2 >= 0.66 - 1e-9, "\(String(describing: refusal))")
+    }
+
     /// Asks of GPUs nobody uses.
     private static let idle = MarketAsk(price: 0, costs: [1: 0, 2: 0])
 
