@@ -133,7 +133,8 @@ public struct GatewayCore: Sendable {
     /// round it runs. When the reporting shard's own GPUs change (a new split restarts every
     /// part), the parts heard before its previous report go.
     private var spreadParts: [String: [String: SpreadPart]] = [:]
-    /// Reports of running spread jobs in arrival order: the last one of each job's reporting shard.
+    /// A counter over the reports of running spread jobs and their parts (`SpreadPart.arrival`),
+    /// and by job the count at its reporting shard's last report.
     private var arrivals: UInt64 = 0
     private var lastReport: [String: UInt64] = [:]
 
@@ -312,8 +313,7 @@ public struct GatewayCore: Sendable {
         let from = job.state
         job.state = .cancelled
         job.reason = "cancelled by request"
-        spreadParts[job.id] = nil
-        lastReport[job.id] = nil
+        forgetSpreadParts(of: job.id)
         job.finishedAt = now
         job.updatedAt = now
         replace(position, with: job)
@@ -393,8 +393,7 @@ public struct GatewayCore: Sendable {
         // The other racks' parts belong to the placement they were reported with (a part may
         // report before the reporting shard in the same round: it stays).
         if t.state != .running {
-            spreadParts[job.id] = nil
-            lastReport[job.id] = nil
+            forgetSpreadParts(of: job.id)
         } else if spreadParts[job.id] != nil {
             let previous = lastReport[job.id] ?? 0
             arrivals += 1
@@ -456,6 +455,11 @@ public struct GatewayCore: Sendable {
             log: [GatewayLogLine(
                 .debug,
                 "\(job.id): part on \(sender) \(runs ? "runs on \(t.placement?.gpuIDs.count ?? 0) GPUs" : "ended") (spread over racks)")])
+    }
+
+    private mutating func forgetSpreadParts(of id: String) {
+        spreadParts[id] = nil
+        lastReport[id] = nil
     }
 
     /// A job's status for clients: a running spread job's placement lists the GPUs of every

@@ -101,6 +101,8 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
         var group: Int
         /// Counters of earlier incarnations of this process (before restarts).
         var retiredCounters: SWIM.Counters
+        /// Answers only, its timer never runs (the gateway of `Configuration.withGateway`).
+        var answersOnly = false
     }
 
     private enum Action: Sendable {
@@ -137,7 +139,7 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
         for m in members {
             let instance = SWIMInstance<Payload>(
                 settings: configuration.settings, myself: m, incarnation: 0, members: members, seed: rng.next(), now: 0)
-            addNode(m, instance)
+            addNode(m, instance, answersOnly: m.role == .gateway)
         }
     }
 
@@ -284,12 +286,12 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
 
     // MARK: - Internals
 
-    private mutating func addNode(_ m: SWIM.Member, _ instance: SWIMInstance<Payload>) {
+    private mutating func addNode(_ m: SWIM.Member, _ instance: SWIMInstance<Payload>, answersOnly: Bool = false) {
         let i = nodes.count
         nodes.append(
             Node(
                 member: m, instance: instance, up: true, generation: 0, scheduledTick: nil, group: 0,
-                retiredCounters: SWIM.Counters()))
+                retiredCounters: SWIM.Counters(), answersOnly: answersOnly))
         index[m.id] = i
         byAddress[m.address] = i
         reschedule(i)
@@ -322,10 +324,7 @@ public struct MembershipSimulation<Payload: Sendable>: Sendable {
     }
 
     private mutating func reschedule(_ i: Int) {
-        // A gateway (configuration.withGateway) only answers: its timer never runs.
-        guard nodes[i].up, !(configuration.withGateway && nodes[i].member.id == "gateway"),
-            let d = nodes[i].instance.nextDeadline
-        else {
+        guard nodes[i].up, !nodes[i].answersOnly, let d = nodes[i].instance.nextDeadline else {
             nodes[i].scheduledTick = nil
             return
         }
